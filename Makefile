@@ -1,0 +1,79 @@
+# One command runs the system, one tests it; both set up whatever is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+VENV_BOT  := .venv-bot
+RASA      := $(VENV_BOT)/bin/rasa
+PYTEST    := $(VENV)/bin/pytest
+SPACY_SV  := build/spacy_sv/meta.json
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# PostgreSQL server for the second test pass (trust auth on these machines).
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+.PHONY: help setup run test model validate test-bot test-handoff test-postgres bench lock-handoff lock-bot system-deps clean
+
+help:
+	@echo "make run    - set up, train if needed, start all services (Ctrl-C stops them)"
+	@echo "make test   - set up, train if needed, run every test"
+	@echo "make bench  - benchmarks (timings are measured here, not in tests)"
+
+setup: $(VENV)/.installed $(VENV_BOT)/.installed $(SPACY_SV) system-deps
+
+$(VENV)/.installed: requirements/handoff.txt
+	@py=$$(command -v python3.11 || command -v python3); \
+	  $$py -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: the handoff service needs Python 3.11 or newer (python3.11)." >&2; exit 1; }; \
+	  [ -x $(VENV)/bin/python ] || $$py -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements/handoff.txt
+	@touch $@
+
+$(VENV_BOT)/.installed: requirements/bot.txt scripts/find-python310.sh
+	@py=$$(scripts/find-python310.sh) || exit 1; \
+	  [ -x $(VENV_BOT)/bin/python ] || $$py -m venv $(VENV_BOT)
+	$(VENV_BOT)/bin/pip install -q --disable-pip-version-check -r requirements/bot.txt
+	@touch $@
+
+$(SPACY_SV): $(VENV_BOT)/.installed scripts/build_spacy_sv.py
+	@mkdir -p build
+	$(VENV_BOT)/bin/python scripts/build_spacy_sv.py build/spacy_sv
+
+# docker-compose (1.29, Debian) validates docker-compose.yml in the tests; no engine is needed.
+system-deps:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  echo "installing Debian's docker-compose (to validate docker-compose.yml) ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }
+
+model: $(VENV_BOT)/.installed $(SPACY_SV)
+	@scripts/train.sh
+
+run: setup model
+	@$(VENV)/bin/python scripts/run.py
+
+validate: $(VENV_BOT)/.installed $(SPACY_SV)
+	$(VENV_BOT)/bin/python scripts/validate_bot.py
+
+test-bot: model
+	$(RASA) test core --stories bot/tests --model models/current.tar.gz --endpoints bot/endpoints.yml \
+	  --fail-on-prediction-errors --out reports/conversations
+
+test-handoff: setup model
+	$(PYTEST) tests
+
+test-postgres: setup
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTEST) tests -m "not e2e"
+
+test: setup validate test-bot test-handoff test-postgres
+	@echo "all tests passed"
+
+bench: setup model
+	$(VENV)/bin/python scripts/bench.py
+
+lock-handoff:
+	$(VENV)/bin/pip freeze > requirements/handoff.txt
+lock-bot:
+	$(VENV_BOT)/bin/pip freeze > requirements/bot.txt
+
+clean:
+	rm -rf $(VENV) $(VENV_BOT) build models reports var .pytest_cache

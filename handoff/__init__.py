@@ -1,0 +1,1 @@
+"""The handoff service: the switchboard between residents, the assistant and named officials."""

@@ -1,0 +1,116 @@
+"""Operator commands: migrate, load-roster, demo-logins, serve."""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from .config import ROOT
+
+
+def _database_url() -> str:
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'var' / 'handoff.db'}"
+
+
+def routing_policy() -> dict:
+    """The routing settings without the service's secrets (the roster command needs no token)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    return {
+        "tz": ZoneInfo(os.environ.get("TIMEZONE", "Europe/Stockholm")),
+        "service_time": timedelta(minutes=int(os.environ.get("SERVICE_TIME_MINUTES", "120"))),
+        "contact_centre_unit": os.environ.get("CONTACT_CENTRE_UNIT", "kontaktcenter"),
+    }
+
+
+def cmd_migrate(_args) -> int:
+    from .migrate import upgrade
+
+    upgrade(_database_url())
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_load_roster(args) -> int:
+    import yaml
+
+    from .db import make_engine, make_sessionmaker
+    from .roster import RosterError, apply, read_file
+
+    topics = set(yaml.safe_load((ROOT / "data" / "topics.yml").read_text(encoding="utf-8"))["topics"])
+    try:
+        officials = read_file(Path(args.file), topics)
+    except (RosterError, OSError) as exc:
+        print(f"roster not loaded: {exc}", file=sys.stderr)
+        return 1
+    engine = make_engine(_database_url())
+    with make_sessionmaker(engine)() as session, session.begin():
+        from .service import reassign_from
+
+        change = apply(session, officials)
+        policy = routing_policy()
+        for official_id in change.left_ids:
+            reassign_from(session, official_id, **policy)
+    engine.dispose()
+    print(f"roster loaded: {len(officials)} listed, {len(change.arrived)} arrived, "
+          f"{len(change.updated)} updated, {len(change.left)} left")
+    return 0
+
+
+def cmd_demo_logins(args) -> int:
+    """Give every active demo official a fresh random password and print the logins."""
+    from sqlalchemy import select
+
+    from .auth import hash_password
+    from .db import make_engine, make_sessionmaker
+    from .models import Official
+
+    engine = make_engine(_database_url())
+    lines = []
+    with make_sessionmaker(engine)() as session, session.begin():
+        for o in session.scalars(select(Official).where(Official.active.is_(True)).order_by(Official.unit, Official.id)):
+            password = secrets.token_urlsafe(9)
+            o.password_hash = hash_password(password)
+            o.failed_logins, o.locked_until = 0, None
+            lines.append(f"{o.username:<18} {password:<14} {o.name}, {o.title} ({', '.join(o.topics)})")
+    engine.dispose()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out.chmod(0o600)
+    print(f"demo logins written to {out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    uvicorn.run("handoff.app:create_app", factory=True, host=args.host, port=args.port,
+                log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m handoff")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("load-roster", help="load officials from a YAML or CSV file")
+    p.add_argument("file", nargs="?", default=str(ROOT / "data" / "officials.yml"))
+    p.set_defaults(func=cmd_load_roster)
+    p = sub.add_parser("demo-logins", help="set random passwords for the demo roster and write them to a file")
+    p.add_argument("--out", default=str(ROOT / "var" / "demo-logins.txt"))
+    p.set_defaults(func=cmd_demo_logins)
+    p = sub.add_parser("serve", help="run the HTTP service")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The switchboard's ASGI app: create_app(settings) wires storage, events, Rasa and routes."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from . import catalogue as catalogue_mod
+from . import texts
+from .api import console, internal, residents
+from .api.deps import Services
+from .config import Settings, load_settings
+from .db import make_engine, make_sessionmaker
+from .events import make_bus
+from .rasa import RasaClient
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings.database_url)
+        bus = make_bus(settings.redis_url)
+        await bus.start()
+        rasa = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds)
+        app.state.services = Services(
+            settings=settings, sessions=make_sessionmaker(engine), bus=bus, rasa=rasa,
+            catalogue=catalogue_mod.load(settings.topics_file, settings.municipality_file),
+            tz=ZoneInfo(settings.timezone),
+        )
+        try:
+            yield
+        finally:
+            await rasa.aclose()
+            await bus.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Kommunchatt handoff service",
+        description="The switchboard between residents, the Rasa assistant and named officials.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(residents.router)
+    app.include_router(console.router)
+    app.include_router(internal.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith("/api/conversations"):
+            return JSONResponse({"detail": texts.text("error_bad_request")}, status_code=422)
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+
+    @app.get("/health", tags=["health"])
+    def health(request: Request):
+        with request.app.state.services.sessions() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def demo_page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/console", include_in_schema=False)
+    def console_page():
+        return FileResponse(STATIC / "console.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

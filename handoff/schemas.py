@@ -1,0 +1,122 @@
+"""Shapes of what goes in and out of the API."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from .models import Outcome
+
+
+class ConversationCreate(BaseModel):
+    language: str = Field(default="sv", pattern=r"^[a-z]{2,3}$")
+
+
+class ConversationCreated(BaseModel):
+    id: str
+    secret: str = Field(description="the resident's key to this conversation; keep it, it is shown once")
+    state: str
+
+
+class OfficialBrief(BaseModel):
+    id: int | None = None
+    name: str
+    title: str
+
+
+class MessageRead(BaseModel):
+    conversation_id: str
+    seq: int
+    author: str
+    text: str
+    buttons: list[dict] = []
+    official: OfficialBrief | None = None
+    created_at: datetime
+
+
+class MessageCreate(BaseModel):
+    text: str = Field(default="", description="what the resident wrote (or a button's title)")
+    payload: str | None = Field(default=None, description="a button's payload, e.g. /request_human")
+
+
+class MessagesOut(BaseModel):
+    state: str
+    messages: list[MessageRead]
+
+
+class ConversationRead(BaseModel):
+    id: str
+    channel: str
+    state: str
+    topic: str | None
+    last_seq: int
+    official: OfficialBrief | None = None
+    queue_position: int | None = None
+    expected_wait_minutes: int | None = None
+
+
+class HandoffRequest(BaseModel):
+    conversation_id: str
+    topic: str | None = None
+    question: str = Field(default="", max_length=4000)
+    reason: str = Field(default="resident_asked", max_length=64)
+
+
+class HandoffAnswer(BaseModel):
+    handoff_id: int
+    status: str = Field(description="assigned | after_hours | already_open | nobody")
+    official: OfficialBrief | None
+    queue_position: int
+    expected_wait_minutes: int | None
+    answer_by: datetime | None = None
+    answer_by_text: str | None = Field(default=None, description="e.g. 'måndag 23 november kl. 8.30'")
+
+
+class LoginIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=200)
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+    name: str
+    title: str
+    unit: str
+    topics: list[str]
+    present: bool
+    csrf_token: str
+
+
+class QueueItem(BaseModel):
+    handoff_id: int
+    conversation_id: str
+    channel: str
+    state: str
+    topic: str
+    topic_label: str | None
+    question: str
+    official: OfficialBrief | None
+    mine: bool
+    claimed: bool
+    after_hours: bool
+    answer_by: datetime | None
+    requested_at: datetime
+    waiting_seconds: int
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class TransferIn(BaseModel):
+    official_id: int
+    reason: str = Field(default="", max_length=500)
+
+
+class CloseIn(BaseModel):
+    outcome: Outcome
+
+
+class PresenceIn(BaseModel):
+    present: bool
