@@ -40,7 +40,7 @@ class NotFound(Exception):
 class Conflict(Exception):
     def __init__(self, message: str, *, holder: Official | None = None) -> None:
         super().__init__(message)
-        self.holder = holder
+        self.holder = f"{holder.name}, {holder.title}" if holder else None
 
 
 class Forbidden(Exception):

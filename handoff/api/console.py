@@ -21,9 +21,7 @@ def _me(row: ConsoleSession) -> Me:
 
 def _errors(exc: Exception) -> HTTPException:
     if isinstance(exc, service.Conflict):
-        holder = exc.holder
-        who = f"{holder.name}, {holder.title}" if holder else "someone else"
-        return HTTPException(409, f"already claimed by {who}")
+        return HTTPException(409, f"already claimed by {exc.holder or 'someone else'}")
     if isinstance(exc, service.Forbidden):
         return HTTPException(403, "this chat is not yours")
     return HTTPException(404, "no such open chat")

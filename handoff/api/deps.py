@@ -37,6 +37,9 @@ class Services:
         events = [{"event": "resume"}]
         if topic:
             events.append({"event": "slot", "name": "topic", "value": topic})
+        # The handoff action paused the tracker before Rasa listened again: listen now, so
+        # the next message is predicted as a fresh turn and not as a follow-up of the handoff.
+        events.append({"event": "action", "name": "action_listen"})
         try:
             await self.rasa.append_events(conversation_id, events)
         except RasaUnavailable:

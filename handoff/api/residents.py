@@ -10,7 +10,7 @@ from .. import service, texts
 from ..models import Author, ConversationState
 from ..pii import mask_personnummer
 from ..rasa import RasaUnavailable
-from ..schemas import ConversationCreate, ConversationCreated, ConversationRead, MessageCreate, MessagesOut
+from ..schemas import OfficialBrief, ConversationCreate, ConversationCreated, ConversationRead, MessageCreate, MessagesOut
 from .deps import Services, db, services
 
 router = APIRouter(prefix="/api/conversations", tags=["resident"])
@@ -40,7 +40,7 @@ def read_conversation(
     handoff = service.open_handoff(session, conv.id)
     out = ConversationRead(id=conv.id, channel=conv.channel, state=conv.state, topic=conv.topic, last_seq=conv.last_seq)
     if handoff is not None and handoff.official is not None:
-        out.official = {"name": handoff.official.name, "title": handoff.official.title}
+        out.official = OfficialBrief(name=handoff.official.name, title=handoff.official.title)
         if handoff.claimed_at is None:
             out.queue_position = service._queue_position(session, handoff)
             out.expected_wait_minutes = service.expected_wait_minutes(session, handoff.topic, service.utcnow())

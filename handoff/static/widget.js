@@ -1,0 +1,409 @@
+/* Kommunchatt – the residents' chat widget. Embed with:
+ *   <script src="https://<server>/static/widget.js" defer></script>
+ * Plain ES2020, no dependencies. All message text goes in with textContent. */
+(() => {
+  "use strict";
+
+  const STORE_KEY = "kommunchatt";
+  const POLL_MS = 1500;
+  const PAGE = 500; // the server sends at most this many messages per call
+  const NAMES = { bot: "Automatisk assistent", resident: "Du", system: "System" };
+
+  const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  const scriptUrl = new URL(script ? script.src : "/static/widget.js", location.href);
+  const API = scriptUrl.origin;
+
+  const state = { conv: null, seen: new Set(), sending: false, polling: false, failures: 0, restarting: null };
+  let ui = null;
+
+  /* ---------- small helpers ---------- */
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  const pad = (n) => String(n).padStart(2, "0");
+  function parseTime(iso) {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  function fmtTime(iso) {
+    const d = parseTime(iso);
+    return d ? `${pad(d.getHours())}:${pad(d.getMinutes())}` : "";
+  }
+  function fmtDateTime(iso) {
+    const d = parseTime(iso);
+    return d ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${fmtTime(iso)}` : "";
+  }
+  function initials(name) {
+    return String(name || "").split(/\s+/).filter(Boolean).map((p) => p[0]).slice(0, 2).join("").toUpperCase() || "?";
+  }
+  function authorName(msg, withTitleInParens) {
+    if (msg.author === "official" && msg.official) {
+      const { name, title } = msg.official;
+      if (!title) return name;
+      return withTitleInParens ? `${name} (${title})` : `${name}, ${title}`;
+    }
+    return NAMES[msg.author] || "Kommunen";
+  }
+
+  /* ---------- storage ---------- */
+
+  function loadConv() {
+    try {
+      const data = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+      if (data && typeof data.id === "string" && typeof data.secret === "string") {
+        return { id: data.id, secret: data.secret, lastSeq: Number(data.lastSeq) || 0 };
+      }
+    } catch (_) { /* private mode or broken JSON: start afresh */ }
+    return null;
+  }
+  function saveConv() {
+    try {
+      if (state.conv) localStorage.setItem(STORE_KEY, JSON.stringify(state.conv));
+      else localStorage.removeItem(STORE_KEY);
+    } catch (_) { /* storage unavailable: the chat still works until reload */ }
+  }
+
+  /* ---------- API ---------- */
+
+  async function api(path, { method = "GET", body, conv } = {}) {
+    const headers = { Accept: "application/json" };
+    if (conv) headers["X-Resident-Secret"] = conv.secret;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await fetch(API + path, {
+      method, headers, credentials: "omit",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await res.json(); } catch (_) { /* empty body */ }
+    if (!res.ok) {
+      const detail = data && typeof data.detail === "string" ? data.detail : "";
+      const err = new Error(detail || "Något gick fel. Försök igen om en stund.");
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+  const convPath = (conv, rest = "") => `/api/conversations/${encodeURIComponent(conv.id)}${rest}`;
+
+  async function createConversation() {
+    const data = await api("/api/conversations", { method: "POST", body: {} });
+    state.conv = { id: data.id, secret: data.secret, lastSeq: 0 };
+    state.seen.clear();
+    saveConv();
+    return state.conv;
+  }
+  async function ensureConversation() {
+    if (state.restarting) await state.restarting;
+    if (!state.conv) state.restarting = createConversation().finally(() => { state.restarting = null; });
+    return state.conv || state.restarting;
+  }
+
+  /** The stored conversation is gone (404): forget it, clear the list and open a new one. */
+  function restart() {
+    if (!state.restarting) {
+      state.conv = null;
+      state.seen.clear();
+      saveConv();
+      for (const node of ui.list.querySelectorAll(".kc-msg")) node.remove();
+      setStatus("");
+      state.restarting = createConversation().finally(() => { state.restarting = null; });
+    }
+    return state.restarting;
+  }
+
+  /* ---------- rendering ---------- */
+
+  function renderMessage(msg) {
+    const author = ["bot", "official", "system", "resident"].includes(msg.author) ? msg.author : "system";
+    const node = el("div", { class: `kc-msg kc-msg--${author}`, "data-author": author, "data-seq": String(msg.seq) });
+    if (author === "system") {
+      node.append(el("span", { class: "kc-sr" }, "Meddelande från kommunen: "));
+      node.append(el("p", { class: "kc-text" }, msg.text));
+      return node;
+    }
+    const meta = el("div", { class: "kc-meta" });
+    if (author === "official") meta.append(el("span", { class: "kc-avatar", "aria-hidden": "true" }, initials(msg.official && msg.official.name)));
+    meta.append(el("span", { class: "kc-who" }, authorName(msg, false)));
+    const time = fmtTime(msg.created_at);
+    if (time) meta.append(el("time", { class: "kc-time", datetime: msg.created_at }, time));
+    node.append(meta, el("p", { class: "kc-text" }, msg.text));
+
+    if (author === "bot" && Array.isArray(msg.buttons) && msg.buttons.length) {
+      const group = el("div", { class: "kc-buttons", role: "group", "aria-label": "Svarsalternativ" });
+      for (const b of msg.buttons) {
+        if (!b || !b.title) continue;
+        const btn = el("button", { type: "button", class: "kc-quick" }, b.title);
+        btn.addEventListener("click", () => {
+          for (const other of group.querySelectorAll("button")) other.disabled = true;
+          send(b.title, b.payload || null).then((ok) => {
+            if (!ok) for (const other of group.querySelectorAll("button")) other.disabled = false;
+          });
+        });
+        group.append(btn);
+      }
+      node.append(group);
+    }
+    return node;
+  }
+
+  /** Add messages in seq order, each once. `complete` = the server listed everything after lastSeq. */
+  function addMessages(messages, complete) {
+    if (!state.conv || !Array.isArray(messages)) return;
+    const nearBottom = ui.scroll.scrollHeight - ui.scroll.scrollTop - ui.scroll.clientHeight < 80;
+    let added = false;
+    let ownMessage = false;
+    for (const msg of messages) {
+      const seq = Number(msg.seq);
+      if (!Number.isInteger(seq) || state.seen.has(seq)) continue;
+      state.seen.add(seq);
+      const node = renderMessage(msg);
+      const later = Array.from(ui.list.querySelectorAll(".kc-msg")).find((n) => Number(n.dataset.seq) > seq);
+      ui.list.insertBefore(node, later || null);
+      added = true;
+      if (msg.author === "resident") ownMessage = true;
+    }
+    // A poll lists every message after lastSeq, so its highest seq is safe to move to.
+    // A send's answer may skip one (e.g. a notice stored in between), so only move while there is no gap.
+    const conv = state.conv;
+    if (complete) {
+      for (const msg of messages) conv.lastSeq = Math.max(conv.lastSeq, Number(msg.seq) || 0);
+    }
+    while (state.seen.has(conv.lastSeq + 1)) conv.lastSeq += 1;
+    saveConv();
+    if (added && (nearBottom || ownMessage)) ui.scroll.scrollTop = ui.scroll.scrollHeight;
+  }
+
+  function setStatus(text) {
+    if (ui.status.textContent !== text) ui.status.textContent = text;
+    ui.status.hidden = !text;
+  }
+  function showError(text) {
+    if (ui.error.textContent !== text) ui.error.textContent = text;
+    ui.error.hidden = !text;
+  }
+
+  function showConversationInfo(info) {
+    if (!info) return;
+    if (info.state === "waiting") {
+      if (info.queue_position) {
+        let text = `Du är nummer ${info.queue_position} i kön`;
+        if (info.expected_wait_minutes) text += `, cirka ${info.expected_wait_minutes} minuter`;
+        setStatus(`${text}.`);
+      } else {
+        setStatus("Du väntar på en handläggare.");
+      }
+    } else if (info.state === "with_official" && info.official) {
+      const { name, title } = info.official;
+      setStatus(title ? `Du pratar nu med ${name}, ${title}` : `Du pratar nu med ${name}`);
+    } else {
+      setStatus("");
+    }
+  }
+
+  /* ---------- polling ---------- */
+
+  async function poll() {
+    const conv = state.conv;
+    if (!conv || state.polling) return;
+    state.polling = true;
+    try {
+      let page;
+      do { // catch up in pages, e.g. after a reload of a long conversation
+        page = await api(convPath(conv, `/messages?after=${conv.lastSeq}`), { conv });
+        if (state.conv !== conv) return;
+        addMessages(page.messages, true);
+      } while (page.messages.length >= PAGE);
+      const info = await api(convPath(conv), { conv });
+      if (state.conv !== conv) return;
+      showConversationInfo(info);
+      if (state.failures >= 2) showError("");
+      state.failures = 0;
+    } catch (err) {
+      if (state.conv !== conv) return;
+      if (err.status === 404) {
+        try { await restart(); } catch (_) { showError("Det gick inte att starta ett nytt samtal. Försök igen om en stund."); }
+      } else if (++state.failures === 2) {
+        showError("Vi får ingen kontakt med chatten just nu. Vi försöker igen.");
+      }
+    } finally {
+      state.polling = false;
+    }
+  }
+
+  function loop() {
+    poll().finally(() => setTimeout(loop, POLL_MS));
+  }
+
+  /* ---------- sending ---------- */
+
+  async function postMessage(text, payload) {
+    const conv = await ensureConversation();
+    const body = payload ? { text, payload } : { text };
+    return api(convPath(conv, "/messages"), { method: "POST", body, conv });
+  }
+
+  async function send(text, payload) {
+    text = String(text || "").trim();
+    if (!text) {
+      showError("Skriv ett meddelande innan du skickar.");
+      return false;
+    }
+    if (state.sending) return false;
+    state.sending = true;
+    ui.send.disabled = true;
+    ui.form.setAttribute("aria-busy", "true");
+    showError("");
+    try {
+      let res;
+      try {
+        res = await postMessage(text, payload);
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        await restart();
+        res = await postMessage(text, payload);
+      }
+      addMessages(res.messages, false);
+      if (res.state === "bot") setStatus("");
+      return true;
+    } catch (err) {
+      showError(err instanceof TypeError
+        ? "Det gick inte att skicka. Kontrollera din anslutning och försök igen."
+        : err.message);
+      return false;
+    } finally {
+      state.sending = false;
+      ui.send.disabled = false;
+      ui.form.removeAttribute("aria-busy");
+    }
+  }
+
+  /* ---------- download ---------- */
+
+  async function download() {
+    const conv = state.conv;
+    if (!conv) {
+      showError("Det finns inget samtal att ladda ner än.");
+      return;
+    }
+    ui.download.disabled = true;
+    try {
+      const all = [];
+      let after = 0;
+      for (;;) {
+        const page = await api(convPath(conv, `/messages?after=${after}`), { conv });
+        all.push(...page.messages);
+        if (page.messages.length < PAGE) break;
+        after = page.messages[page.messages.length - 1].seq;
+      }
+      const lines = all.map((m) => `${fmtDateTime(m.created_at)} ${authorName(m, true)}: ${m.text}`);
+      const blob = new Blob([lines.join("\n") + "\n"], { type: "text/plain;charset=utf-8" });
+      const url = URL.createObjectURL(blob);
+      const now = new Date();
+      const link = el("a", { href: url, download: `samtal-exempelby-kommun-${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}.txt` });
+      link.hidden = true;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 5000);
+      showError("");
+    } catch (err) {
+      showError("Det gick inte att ladda ner samtalet. Försök igen.");
+    } finally {
+      ui.download.disabled = false;
+    }
+  }
+
+  /* ---------- building the UI ---------- */
+
+  function build() {
+    const css = el("link", { rel: "stylesheet", href: new URL("widget.css", scriptUrl).href });
+    document.head.append(css);
+
+    const root = el("section", { id: "kc-root", class: "kc-root", "aria-labelledby": "kc-title" });
+    const header = el("div", { class: "kc-header" });
+    const titleRow = el("div", { class: "kc-title-row" });
+    const title = el("h2", { id: "kc-title", class: "kc-title" }, "Chatt med Exempelby kommun");
+    const toggle = el("button", { type: "button", class: "kc-toggle", "aria-expanded": "true", "aria-controls": "kc-body" }, "Minimera");
+    titleRow.append(title, toggle);
+    const status = el("p", { id: "kc-status", class: "kc-status", role: "status" });
+    status.hidden = true;
+    header.append(titleRow, status);
+
+    const body = el("div", { id: "kc-body", class: "kc-body" });
+    const scroll = el("div", { class: "kc-scroll" });
+    const notice = el("p", { class: "kc-notice" }, "Skriv inte personnummer eller uppgifter om din hälsa i chatten.");
+    const list = el("div", { id: "kc-messages", class: "kc-messages", role: "log", "aria-live": "polite", "aria-label": "Meddelanden i chatten" });
+    scroll.append(notice, list);
+
+    const error = el("p", { id: "kc-error", class: "kc-error", role: "alert" });
+    error.hidden = true;
+
+    const form = el("form", { id: "kc-form", class: "kc-form", novalidate: true });
+    const label = el("label", { for: "kc-input", class: "kc-label" }, "Ditt meddelande");
+    const row = el("div", { class: "kc-row" });
+    const input = el("textarea", { id: "kc-input", class: "kc-input", name: "text", rows: "2", maxlength: "4000", autocomplete: "off", "aria-describedby": "kc-hint" });
+    const sendBtn = el("button", { type: "submit", class: "kc-send" }, "Skicka");
+    row.append(input, sendBtn);
+    const hint = el("p", { id: "kc-hint", class: "kc-hint" }, "Enter skickar. Skift + Enter ger ny rad.");
+    form.append(label, row, hint);
+
+    const tools = el("div", { class: "kc-tools" });
+    const dl = el("button", { type: "button", id: "kc-download", class: "kc-download" }, "Ladda ner samtalet");
+    tools.append(dl);
+
+    body.append(scroll, error, form, tools);
+    root.append(header, body);
+    document.body.append(root);
+
+    ui = { root, body, scroll, list, status, error, form, input, send: sendBtn, download: dl, toggle };
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = input.value;
+      if (!text.trim()) {
+        showError("Skriv ett meddelande innan du skickar.");
+        input.focus();
+        return;
+      }
+      if (state.sending) return;
+      input.value = "";
+      const ok = await send(text, null);
+      if (!ok && !input.value) input.value = text; // give the text back so nothing is lost
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        if (typeof form.requestSubmit === "function") form.requestSubmit();
+        else form.dispatchEvent(new Event("submit", { cancelable: true }));
+      }
+    });
+    dl.addEventListener("click", download);
+    toggle.addEventListener("click", () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      toggle.textContent = open ? "Minimera" : "Öppna chatten";
+      body.hidden = !open;
+      root.classList.toggle("kc-root--closed", !open);
+      if (open) input.focus();
+    });
+  }
+
+  function start() {
+    build();
+    state.conv = loadConv();
+    if (state.conv) state.conv.lastSeq = 0; // show the whole conversation again after a reload
+    loop();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,93 @@
+"""The whole path against the real running services: the action server, a Rasa server
+trained from data/nlu, and the handoff service, each started as its own process."""
+from __future__ import annotations
+
+import secrets
+import sys
+
+import httpx
+import pytest
+
+from conftest import PASSWORD, ROOT, load_roster
+from handoff import migrate
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from stack import Stack, free_port  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stack")
+    url = f"sqlite:///{tmp / 'handoff.db'}"
+    migrate.upgrade(url)
+    load_roster(url)
+    running = Stack(
+        rasa_token=secrets.token_urlsafe(24), internal_token=secrets.token_urlsafe(24), database_url=url,
+        log_dir=tmp / "logs", handoff_port=free_port(), rasa_port=free_port(), actions_port=free_port(),
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_resident_bot_official_and_back(stack):
+    base = f"http://127.0.0.1:{stack.handoff_port}"
+    rasa = f"http://127.0.0.1:{stack.rasa_port}"
+    with httpx.Client(base_url=base, timeout=60) as resident, httpx.Client(base_url=base, timeout=60) as official:
+        opened = resident.post("/api/conversations", json={}).json()
+        conv, headers = opened["id"], {"X-Resident-Secret": opened["secret"]}
+
+        # 1. a topic question in Swedish; the real Rasa answers in Swedish; both stored in sequence
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                            json={"text": "behöver jag bygglov för att bygga en altan"}).json()
+        assert [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]
+        answer = out["messages"][1]["text"]
+        assert "bygglov" in answer.lower() and "{" not in answer  # placeholders filled from municipality.yml
+        assert any(b["payload"] == "/request_human" for b in out["messages"][1]["buttons"])
+        stored = resident.get(f"/api/conversations/{conv}/messages", headers=headers).json()["messages"]
+        assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))
+
+        # 2. the resident asks for a person: the action server calls the handoff service, which names an official
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                            json={"text": "jag vill prata med en människa"}).json()
+        texts = [m["text"] for m in out["messages"] if m["author"] == "bot"]
+        named = [t for t in texts if t.startswith("Jag kopplar dig till ")]
+        assert named, texts
+        assert out["state"] == "waiting"
+        name = named[0].removeprefix("Jag kopplar dig till ").split(",")[0]
+        assert name in {"Anna Holm", "Erik Sandberg"}
+        assert "bygglovshandläggare" in named[0]
+
+        # 3. the official claims and replies; the resident's next message goes to the official, not to Rasa
+        username = {"Anna Holm": "anna.holm", "Erik Sandberg": "erik.sandberg"}[name]
+        me = official.post("/api/console/login", json={"username": username, "password": PASSWORD}).json()
+        csrf = {"X-CSRF-Token": me["csrf_token"]}
+        queue = official.get("/api/console/queue").json()
+        item = next(q for q in queue if q["conversation_id"] == conv)
+        assert item["topic"] == "bygglov" and "altan" in item["question"]
+        assert official.post(f"/api/console/handoffs/{item['handoff_id']}/claim", headers=csrf).status_code == 204
+        assert official.post(f"/api/console/conversations/{conv}/messages", headers=csrf,
+                             json={"text": "Hej, jag heter " + name + ". Hur stor blir altanen?"}).status_code == 201
+        seen = resident.get(f"/api/conversations/{conv}/messages", headers=headers).json()["messages"]
+        assert seen[-1]["author"] == "official" and seen[-1]["official"]["name"] == name
+        assert f"Du pratar nu med {name}, bygglovshandläggare." in [m["text"] for m in seen]
+
+        before = httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                            json={"text": "ungefär 20 kvadratmeter"}).json()
+        assert [m["author"] for m in out["messages"]] == ["resident"]
+        transcript = official.get(f"/api/console/conversations/{conv}/messages").json()
+        assert transcript[-1]["text"] == "ungefär 20 kvadratmeter"
+        after = httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()
+        assert len(after["events"]) == len(before["events"])  # Rasa never saw it
+        assert after["paused"] is True
+
+        # 4. the official hands the chat back; the bot answers again and Rasa's tracker is resumed
+        assert official.post(f"/api/console/conversations/{conv}/return-to-bot", headers=csrf).status_code == 204
+        assert httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()["paused"] is False
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                            json={"text": "hur lång tid tar ett bygglov"}).json()
+        assert out["state"] == "bot", out
+        assert [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]
