@@ -81,7 +81,8 @@ def test_images(compose):
     assert services["postgres"]["image"].split(":")[1].split("-")[0].split(".")[0] == "16"
     assert services["redis"]["image"].split(":")[1].split("-")[0].split(".")[0] == "7"
     assert services["rasa"]["image"].startswith("rasa/rasa:3.6.21")
-    assert services["actions"]["image"].startswith("rasa/rasa-sdk:3.6")
+    dockerfile = (ROOT / services["actions"]["build"]["dockerfile"]).read_text()
+    assert "FROM rasa/rasa-sdk:3.6.2" in dockerfile
     assert services["handoff"]["build"]["dockerfile"] == "handoff/Dockerfile"
     assert (ROOT / "handoff" / "Dockerfile").is_file()
 
