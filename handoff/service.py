@@ -219,7 +219,7 @@ def _previous_official(session: Session, conv: Conversation) -> int | None:
     )
 
 
-def _queue_position(session: Session, handoff: Handoff) -> int:
+def queue_position(session: Session, handoff: Handoff) -> int:
     ahead = session.scalar(
         select(func.count())
         .select_from(Handoff)
@@ -259,7 +259,7 @@ def request_handoff(
     existing = open_handoff(session, conv.id)
     if existing is not None:
         return HandoffResult(
-            existing, existing.official, True, _queue_position(session, existing),
+            existing, existing.official, True, queue_position(session, existing),
             expected_wait_minutes(session, existing.topic, now),
             existing.answer_by.replace(tzinfo=timezone.utc).astimezone(tz) if existing.answer_by else None,
         )
@@ -293,7 +293,7 @@ def request_handoff(
     outbox.queue_changed(conv.id)
     outbox.state(conv)
     return HandoffResult(
-        handoff, official, False, _queue_position(session, handoff),
+        handoff, official, False, queue_position(session, handoff),
         expected_wait_minutes(session, handoff.topic, now),
         decision.answer_by,
     )

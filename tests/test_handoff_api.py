@@ -106,3 +106,12 @@ def test_wrong_password_is_refused_and_repeated_failures_lock(client):
         resp = client.post("/api/console/login", json={"username": "anna.holm", "password": "wrong"})
     assert resp.status_code == 429
     assert client.post("/api/console/login", json={"username": "nobody", "password": "x"}).status_code == 401
+
+
+def test_pages_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/static/widget.js"' in page.text
+    assert client.get("/static/widget.js").status_code == 200
+    console = client.get("/console")
+    assert console.status_code == 200 and "console.js" in console.text
+    assert client.get("/health").json() == {"status": "ok"}

@@ -42,7 +42,7 @@ def read_conversation(
     if handoff is not None and handoff.official is not None:
         out.official = OfficialBrief(name=handoff.official.name, title=handoff.official.title)
         if handoff.claimed_at is None:
-            out.queue_position = service._queue_position(session, handoff)
+            out.queue_position = service.queue_position(session, handoff)
             out.expected_wait_minutes = service.expected_wait_minutes(session, handoff.topic, service.utcnow())
     return out
 

@@ -31,7 +31,7 @@
 
   const pad = (n) => String(n).padStart(2, "0");
   function parseTime(iso) {
-    const d = new Date(iso);
+    const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(String(iso)) ? iso : `${iso}Z`); // the server means UTC
     return Number.isNaN(d.getTime()) ? null : d;
   }
   function fmtTime(iso) {

@@ -1,0 +1,534 @@
+/* Kommunchatt – the officials' console. Plain ES2020, no dependencies.
+ * Resident text is only ever inserted with textContent. */
+(() => {
+  "use strict";
+
+  const POLL_MS = 1000;
+  const AUTHORS = { resident: "Invånare", bot: "Automatisk assistent", system: "System" };
+  const STATES = { bot: "Assistenten svarar", waiting: "Väntar på handläggare", with_official: "Pågår med handläggare", closed: "Avslutat" };
+  const DETAILS = {
+    "wrong username or password": "Fel användarnamn eller lösenord.",
+    "too many failed logins; try again later": "För många misslyckade inloggningar. Försök igen senare.",
+    "this chat is not yours": "Det här samtalet är inte ditt.",
+    "no such open chat": "Samtalet finns inte eller är redan avslutat.",
+    "no such conversation": "Samtalet finns inte eller går inte att visa.",
+    "missing or wrong CSRF token": "Sessionen är ogiltig. Ladda om sidan.",
+    "empty reply": "Skriv ett svar innan du skickar.",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {};
+  let me = null;
+  let csrf = "";
+  let generation = 0; // bumped on login/logout so old polling loops stop
+  let knownHandoffs = null; // handoff ids seen in the previous queue poll (null = not loaded yet)
+  const queueItems = new Map(); // handoff_id -> <li>
+  let chat = null; // { id, handoffId, lastSeq, seen, polling }
+
+  /* ---------- helpers ---------- */
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+  function show(node, text) {
+    setText(node, text || "");
+    node.hidden = !text;
+  }
+  const pad = (n) => String(n).padStart(2, "0");
+  function fmtTime(iso) {
+    const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(String(iso)) ? iso : `${iso}Z`); // the server means UTC
+    if (Number.isNaN(d.getTime())) return "";
+    const today = new Date().toDateString() === d.toDateString();
+    const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    return today ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+  }
+  function fmtWaiting(seconds) {
+    const minutes = Math.max(0, Math.floor((Number(seconds) || 0) / 60));
+    if (minutes < 60) return `väntat ${minutes} min`;
+    return `väntat ${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  }
+
+  /* ---------- API ---------- */
+
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(DETAILS[detail] || detail || `Något gick fel (${status}).`);
+      this.status = status;
+      this.detail = detail;
+    }
+  }
+
+  async function api(path, { method = "GET", body } = {}) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (_) {
+      throw new ApiError(0, "Ingen kontakt med servern. Försöker igen.");
+    }
+    let data = null;
+    if (res.status !== 204) {
+      try { data = await res.json(); } catch (_) { /* no JSON body */ }
+    }
+    if (!res.ok) {
+      const detail = data && typeof data.detail === "string" ? data.detail : (res.status === 422 ? "Ogiltiga uppgifter." : "");
+      if (res.status === 401 && path !== "/api/console/login" && me) showLogin("Du är utloggad. Logga in igen.");
+      throw new ApiError(res.status, detail);
+    }
+    return data;
+  }
+  const convPath = (id, rest) => `/api/console/conversations/${encodeURIComponent(id)}${rest}`;
+
+  /* ---------- login / logout ---------- */
+
+  function showLogin(message) {
+    generation += 1;
+    me = null;
+    csrf = "";
+    chat = null;
+    knownHandoffs = null;
+    queueItems.clear();
+    ui.queue.replaceChildren();
+    ui.transcript.replaceChildren();
+    ui.chat.hidden = true;
+    ui.me.hidden = true;
+    ui.appView.hidden = true;
+    ui.loginView.hidden = false;
+    setText(ui.loginError, message || "");
+    ui.username.focus();
+  }
+
+  function showApp(data) {
+    generation += 1;
+    me = data;
+    csrf = data.csrf_token;
+    setText(ui.meName, data.name);
+    setText(ui.meTitle, data.title);
+    ui.presence.checked = Boolean(data.present);
+    ui.me.hidden = false;
+    ui.loginView.hidden = true;
+    ui.appView.hidden = false;
+    setText(ui.loginError, "");
+    loadColleagues();
+    const gen = generation;
+    loop(gen, pollQueue);
+    loop(gen, pollChat);
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    const username = ui.username.value.trim();
+    const password = ui.password.value;
+    if (!username || !password) {
+      setText(ui.loginError, "Fyll i användarnamn och lösenord.");
+      return;
+    }
+    ui.loginSubmit.disabled = true;
+    setText(ui.loginError, "");
+    try {
+      const data = await api("/api/console/login", { method: "POST", body: { username, password } });
+      ui.password.value = "";
+      showApp(data);
+    } catch (err) {
+      setText(ui.loginError, err.message);
+      ui.password.focus();
+    } finally {
+      ui.loginSubmit.disabled = false;
+    }
+  }
+
+  async function logout() {
+    try {
+      await api("/api/console/logout", { method: "POST" });
+    } catch (_) { /* logged out anyway */ }
+    showLogin("Du är utloggad.");
+  }
+
+  async function setPresence() {
+    const wanted = ui.presence.checked;
+    ui.presence.disabled = true;
+    try {
+      const data = await api("/api/console/presence", { method: "PUT", body: { present: wanted } });
+      ui.presence.checked = Boolean(data.present);
+      show(ui.appError, "");
+    } catch (err) {
+      ui.presence.checked = !wanted;
+      show(ui.appError, `Det gick inte att ändra närvaro: ${err.message}`);
+    } finally {
+      ui.presence.disabled = false;
+    }
+  }
+
+  async function loadColleagues() {
+    try {
+      const list = await api("/api/console/colleagues");
+      const selected = ui.transferTo.value;
+      const options = [el("option", { value: "" }, "Välj kollega")];
+      for (const c of list) options.push(el("option", { value: String(c.id) }, c.title ? `${c.name}, ${c.title}` : c.name));
+      ui.transferTo.replaceChildren(...options);
+      ui.transferTo.value = selected;
+    } catch (_) { /* the transfer form says so when used */ }
+  }
+
+  /** Run `fn` every POLL_MS (never overlapping) until the session generation changes. */
+  function loop(gen, fn) {
+    if (gen !== generation) return;
+    fn(gen).finally(() => setTimeout(() => loop(gen, fn), POLL_MS));
+  }
+
+  /* ---------- queue ---------- */
+
+  async function pollQueue(gen) {
+    try {
+      const items = await api("/api/console/queue");
+      if (gen !== generation) return;
+      renderQueue(items);
+      show(ui.queueError, "");
+    } catch (err) {
+      if (gen === generation && err.status !== 401) show(ui.queueError, `Kön kunde inte hämtas: ${err.message}`);
+    }
+  }
+
+  function buildQueueItem(item) {
+    const li = el("li", { class: "queue-item" });
+    const open = el("button", { type: "button", class: "open" });
+    open.append(el("span", { class: "q-topic" }), el("span", { class: "q-mine badge", hidden: true }, "Din"));
+    const question = el("p", { class: "q-question" });
+    const meta = el("p", { class: "q-meta" });
+    meta.append(el("span", { class: "q-wait" }), el("span", { class: "q-official" }), el("span", { class: "q-state" }));
+    const after = el("p", { class: "q-after", hidden: true });
+    const claim = el("button", { type: "button", class: "claim" }, "Ta");
+    li.append(open, question, meta, after, claim);
+    li.addEventListener("click", (event) => {
+      if (event.target.closest(".claim")) return;
+      openChat(li.itemData);
+    });
+    claim.addEventListener("click", () => claimHandoff(li.itemData, claim));
+    return li;
+  }
+
+  function updateQueueItem(li, item) {
+    li.itemData = item;
+    li.dataset.conversationId = item.conversation_id;
+    li.dataset.handoffId = String(item.handoff_id);
+    li.classList.toggle("mine", item.mine);
+    li.classList.toggle("claimed", item.claimed);
+    const topic = item.topic_label || item.topic || "Okänt ämne";
+    setText(li.querySelector(".q-topic"), topic);
+    li.querySelector(".q-mine").hidden = !item.mine;
+    setText(li.querySelector(".q-question"), item.question || "(ingen fråga angiven)");
+    setText(li.querySelector(".q-wait"), fmtWaiting(item.waiting_seconds));
+    const who = item.official ? item.official.name : "";
+    setText(li.querySelector(".q-official"), item.claimed ? `tagen av ${who || "någon"}` : (who ? `tilldelad ${who}` : "inte tilldelad"));
+    setText(li.querySelector(".q-state"), STATES[item.state] || item.state || "");
+    const after = li.querySelector(".q-after");
+    after.hidden = !item.after_hours;
+    setText(after, item.after_hours ? `Efter öppettid${item.answer_by ? `, svar senast ${fmtTime(item.answer_by)}` : ""}` : "");
+    const claim = li.querySelector(".claim");
+    claim.hidden = item.claimed;
+    claim.setAttribute("aria-label", `Ta ärendet: ${topic}`);
+    const current = chat && chat.id === item.conversation_id;
+    if (current) li.setAttribute("aria-current", "true");
+    else li.removeAttribute("aria-current");
+    li.querySelector(".open").setAttribute("aria-label", `Öppna samtalet: ${topic}${item.mine ? " (ditt)" : ""}`);
+  }
+
+  function renderQueue(items) {
+    const ids = new Set();
+    const fresh = [];
+    items.forEach((item, index) => {
+      const key = String(item.handoff_id);
+      ids.add(key);
+      let li = queueItems.get(key);
+      if (!li) {
+        li = buildQueueItem(item);
+        queueItems.set(key, li);
+        if (knownHandoffs && !knownHandoffs.has(key)) fresh.push(item);
+      }
+      updateQueueItem(li, item);
+      if (ui.queue.children[index] !== li) ui.queue.insertBefore(li, ui.queue.children[index] || null);
+      if (chat && chat.id === item.conversation_id) showChatFacts(item);
+    });
+    for (const [key, li] of queueItems) {
+      if (!ids.has(key)) {
+        li.remove();
+        queueItems.delete(key);
+      }
+    }
+    knownHandoffs = ids;
+    ui.queueEmpty.hidden = items.length > 0;
+    if (fresh.length) {
+      const first = fresh[0];
+      const label = first.topic_label || first.topic || "okänt ämne";
+      show(ui.queueNotice, fresh.length === 1 ? `Nytt ärende i kön: ${label}` : `${fresh.length} nya ärenden i kön`);
+      for (const item of fresh) {
+        const li = queueItems.get(String(item.handoff_id));
+        li.classList.add("new");
+        setTimeout(() => li.classList.remove("new"), 8000);
+      }
+      beep();
+    }
+  }
+
+  async function claimHandoff(item, button) {
+    button.disabled = true;
+    show(ui.queueError, "");
+    try {
+      await api(`/api/console/handoffs/${encodeURIComponent(item.handoff_id)}/claim`, { method: "POST" });
+      openChat(item);
+      show(ui.chatNotice, "Du har tagit ärendet.");
+      ui.replyInput.focus();
+    } catch (err) {
+      const text = err.status === 409 ? `Det gick inte att ta ärendet: ${err.detail || err.message}` : err.message;
+      show(ui.queueError, text);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /* ---------- beep (only once the user has interacted, as browsers require) ---------- */
+
+  let audio = null;
+  function unlockAudio() {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    if (!audio) audio = new Ctx();
+    if (audio.state === "suspended") audio.resume().catch(() => {});
+  }
+  function beep() {
+    if (!audio || audio.state !== "running") return;
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = "sine";
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.0001, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.2, audio.currentTime + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.3);
+  }
+
+  /* ---------- chat view ---------- */
+
+  function showChatFacts(item) {
+    setText(ui.chatTopic, item.topic_label || item.topic || "–");
+    setText(ui.chatQuestion, item.question || "–");
+    const who = item.official ? item.official.name : "";
+    setText(ui.chatStatus, `${STATES[item.state] || item.state || ""}${who ? ` · ${item.mine ? "ditt ärende" : who}` : ""}`);
+  }
+
+  function openChat(item) {
+    if (!item) return;
+    if (!chat || chat.id !== item.conversation_id) {
+      chat = { id: item.conversation_id, handoffId: item.handoff_id, lastSeq: 0, seen: new Set(), polling: false };
+      ui.transcript.replaceChildren();
+      show(ui.chatError, "");
+      show(ui.chatNotice, "");
+      ui.replyInput.value = "";
+      ui.transferReason.value = "";
+      pollChat(generation);
+      loadColleagues();
+    }
+    showChatFacts(item);
+    for (const li of queueItems.values()) updateQueueItem(li, li.itemData);
+    ui.chat.hidden = false;
+    ui.chatHeading.focus();
+  }
+
+  function hideChat() {
+    const id = chat && chat.id;
+    chat = null;
+    ui.chat.hidden = true;
+    ui.transcript.replaceChildren();
+    for (const li of queueItems.values()) updateQueueItem(li, li.itemData);
+    const li = id && ui.queue.querySelector(`.queue-item[data-conversation-id="${CSS.escape(id)}"] .open`);
+    if (li) li.focus();
+  }
+
+  function authorLabel(msg) {
+    if (msg.author === "official") {
+      if (!msg.official) return "Handläggare";
+      return msg.official.title ? `${msg.official.name}, ${msg.official.title}` : msg.official.name;
+    }
+    return AUTHORS[msg.author] || msg.author;
+  }
+
+  function renderChatMessage(msg) {
+    const node = el("div", { class: `msg msg-${msg.author}`, "data-author": msg.author, "data-seq": String(msg.seq) });
+    const meta = el("p", { class: "msg-meta" });
+    meta.append(el("span", { class: "msg-who" }, authorLabel(msg)));
+    const time = fmtTime(msg.created_at);
+    if (time) meta.append(" ", el("time", { datetime: msg.created_at }, time));
+    node.append(meta, el("p", { class: "msg-text" }, msg.text));
+    if (Array.isArray(msg.buttons) && msg.buttons.length) {
+      const titles = msg.buttons.map((b) => b && b.title).filter(Boolean).join(" · ");
+      node.append(el("p", { class: "msg-buttons" }, `Knappar: ${titles}`));
+    }
+    return node;
+  }
+
+  function addChatMessages(current, messages, complete) {
+    if (chat !== current) return;
+    const box = ui.transcript;
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    let added = false;
+    for (const msg of messages) {
+      const seq = Number(msg.seq);
+      if (!Number.isInteger(seq) || current.seen.has(seq)) continue;
+      current.seen.add(seq);
+      const later = Array.from(box.querySelectorAll(".msg")).find((n) => Number(n.dataset.seq) > seq);
+      box.insertBefore(renderChatMessage(msg), later || null);
+      added = true;
+    }
+    if (complete) for (const msg of messages) current.lastSeq = Math.max(current.lastSeq, Number(msg.seq) || 0);
+    while (current.seen.has(current.lastSeq + 1)) current.lastSeq += 1;
+    if (added && nearBottom) box.scrollTop = box.scrollHeight;
+  }
+
+  async function pollChat(gen) {
+    const current = chat;
+    if (!current || current.polling || gen !== generation) return;
+    current.polling = true;
+    try {
+      let page;
+      do {
+        page = await api(convPath(current.id, `/messages?after=${current.lastSeq}`));
+        addChatMessages(current, page, true);
+      } while (chat === current && page.length >= 500);
+      if (chat === current && ui.chatError.dataset.kind === "poll") show(ui.chatError, "");
+    } catch (err) {
+      if (chat === current && err.status !== 401) {
+        show(ui.chatError, err.status === 404 ? "Samtalet går inte längre att visa. Det kan ha flyttats eller avslutats." : err.message);
+        ui.chatError.dataset.kind = "poll";
+      }
+    } finally {
+      current.polling = false;
+    }
+  }
+
+  /** Run a chat action (POST) and report the outcome in the chat view. */
+  async function act(button, path, body, done) {
+    if (!chat) return false;
+    const current = chat;
+    button.disabled = true;
+    show(ui.chatError, "");
+    show(ui.chatNotice, "");
+    try {
+      const result = await api(convPath(current.id, path), { method: "POST", body });
+      if (done) show(ui.chatNotice, done);
+      pollQueue(generation);
+      return result || true;
+    } catch (err) {
+      show(ui.chatError, err.message);
+      ui.chatError.dataset.kind = "action";
+      return false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function reply(event) {
+    event.preventDefault();
+    const text = ui.replyInput.value.trim();
+    if (!text) {
+      show(ui.chatError, "Skriv ett svar innan du skickar.");
+      ui.replyInput.focus();
+      return;
+    }
+    const current = chat;
+    const msg = await act(ui.replySubmit, "/messages", { text }, "");
+    if (msg && typeof msg === "object") {
+      if (ui.replyInput.value.trim() === text) ui.replyInput.value = "";
+      addChatMessages(current, [msg], false);
+      ui.transcript.scrollTop = ui.transcript.scrollHeight;
+    }
+  }
+
+  async function closeChat(event) {
+    event.preventDefault();
+    const label = ui.outcome.options[ui.outcome.selectedIndex].text;
+    await act(ui.closeBtn, "/close", { outcome: ui.outcome.value }, `Samtalet är avslutat (${label}).`);
+  }
+
+  async function returnToBot() {
+    await act(ui.returnBtn, "/return-to-bot", undefined, "Samtalet är tillbaka hos den automatiska assistenten.");
+  }
+
+  async function transfer(event) {
+    event.preventDefault();
+    const id = Number(ui.transferTo.value);
+    if (!id) {
+      show(ui.chatError, "Välj en kollega att flytta samtalet till.");
+      ui.transferTo.focus();
+      return;
+    }
+    const name = ui.transferTo.options[ui.transferTo.selectedIndex].text;
+    const ok = await act(ui.transferBtn, "/transfer", { official_id: id, reason: ui.transferReason.value.trim() },
+      `Samtalet är flyttat till ${name}.`);
+    if (ok) ui.transferReason.value = "";
+  }
+
+  /* ---------- start ---------- */
+
+  function enterSends(textarea, form) {
+    textarea.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        if (typeof form.requestSubmit === "function") form.requestSubmit();
+        else form.dispatchEvent(new Event("submit", { cancelable: true }));
+      }
+    });
+  }
+
+  async function start() {
+    Object.assign(ui, {
+      me: $("me"), meName: $("me-name"), meTitle: $("me-title"), presence: $("presence"), logout: $("logout"),
+      appError: $("app-error"), loginView: $("login-view"), loginForm: $("login-form"), username: $("login-username"),
+      password: $("login-password"), loginSubmit: $("login-submit"), loginError: $("login-error"),
+      appView: $("app-view"), queue: $("queue"), queueNotice: $("queue-notice"), queueError: $("queue-error"),
+      queueEmpty: $("queue-empty"), chat: $("chat"), chatHeading: $("chat-heading"), chatHide: $("chat-hide"),
+      chatTopic: $("chat-topic"), chatQuestion: $("chat-question"), chatStatus: $("chat-status"),
+      transcript: $("transcript"), chatError: $("chat-error"), chatNotice: $("chat-notice"),
+      replyForm: $("reply-form"), replyInput: $("reply-input"), replySubmit: $("reply-submit"),
+      returnBtn: $("return-to-bot"), closeForm: $("close-form"), outcome: $("outcome"), closeBtn: $("close"),
+      transferForm: $("transfer-form"), transferTo: $("transfer-to"), transferReason: $("transfer-reason"),
+      transferBtn: $("transfer"),
+    });
+    ui.loginForm.addEventListener("submit", login);
+    ui.logout.addEventListener("click", logout);
+    ui.presence.addEventListener("change", setPresence);
+    ui.replyForm.addEventListener("submit", reply);
+    ui.closeForm.addEventListener("submit", closeChat);
+    ui.transferForm.addEventListener("submit", transfer);
+    ui.returnBtn.addEventListener("click", returnToBot);
+    ui.chatHide.addEventListener("click", hideChat);
+    enterSends(ui.replyInput, ui.replyForm);
+    document.addEventListener("pointerdown", unlockAudio);
+    document.addEventListener("keydown", unlockAudio);
+
+    try {
+      showApp(await api("/api/console/me"));
+    } catch (err) {
+      showLogin(err.status === 401 ? "" : err.message);
+    }
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
