@@ -15,11 +15,11 @@ from sqlalchemy import text
 from . import catalogue as catalogue_mod
 from . import texts
 from .api import console, internal, residents
-from .api.deps import Services
 from .config import Settings, load_settings
 from .db import make_engine, make_sessionmaker
 from .events import make_bus
 from .rasa import RasaClient
+from .switchboard import Switchboard
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = make_bus(settings.redis_url)
         await bus.start()
         rasa = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds)
-        app.state.services = Services(
+        app.state.services = Switchboard(
             settings=settings, sessions=make_sessionmaker(engine), bus=bus, rasa=rasa,
             catalogue=catalogue_mod.load(settings.topics_file, settings.municipality_file),
             tz=ZoneInfo(settings.timezone),

@@ -39,6 +39,11 @@ def test_resident_bot_official_and_back(stack):
         opened = resident.post("/api/conversations", json={}).json()
         conv, headers = opened["id"], {"X-Resident-Secret": opened["secret"]}
 
+        # 0. a greeting names the municipality (facts come from data/municipality.yml)
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers, json={"text": "hej"}).json()
+        greeting = out["messages"][1]["text"]
+        assert out["messages"][1]["author"] == "bot" and "Exempelby kommun" in greeting and "{" not in greeting
+
         # 1. a topic question in Swedish; the real Rasa answers in Swedish; both stored in sequence
         out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
                             json={"text": "behöver jag bygglov för att bygga en altan"}).json()

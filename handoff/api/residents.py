@@ -1,20 +1,15 @@
 """The resident's side: open a conversation, send, read since a sequence number."""
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from .. import service, texts
-from ..models import Author, ConversationState
-from ..pii import mask_personnummer
-from ..rasa import RasaUnavailable
 from ..schemas import OfficialBrief, ConversationCreate, ConversationCreated, ConversationRead, MessageCreate, MessagesOut
+from ..switchboard import BadMessage
 from .deps import Services, db, services
 
 router = APIRouter(prefix="/api/conversations", tags=["resident"])
-PAYLOAD = re.compile(r"^/([a-z_]{1,64})$")
 
 
 def _conversation(session: Session, conversation_id: str, secret: str | None):
@@ -63,47 +58,10 @@ async def send_message(
     svc: Services = Depends(services),
 ):
     """Store what the resident wrote, then let the bot or the official have it."""
-    text = body.text.strip()
-    payload = body.payload if body.payload and PAYLOAD.match(body.payload) else None
-    if payload and PAYLOAD.match(payload).group(1) not in svc.catalogue.button_intents():
-        payload = None
-    if not text and payload:
-        text = payload
-    if not text:
-        raise HTTPException(422, texts.text("error_empty"))
-    if len(text) > service.MAX_MESSAGE_CHARS:
-        raise HTTPException(413, texts.text("error_too_long", max="4 000"))
-    outbox = service.Outbox()
-    with svc.sessions() as session, session.begin():
-        conv = _conversation(session, conversation_id, x_resident_secret)
-        if conv.state == ConversationState.closed:
-            conv.state = ConversationState.bot
-        first = service.append_message(session, conv, Author.resident, text, outbox=outbox)
-        to_bot = conv.state == ConversationState.bot
-    await svc.publish(outbox)
-    new = [service.message_dict(first)]
-    if to_bot:
-        new += await _ask_bot(svc, conversation_id, payload or mask_personnummer(text).lstrip("/"))
     with svc.sessions() as session:
-        state = session.get(service.Conversation, conversation_id).state
-    return MessagesOut(state=state, messages=new)
-
-
-async def _ask_bot(svc: Services, conversation_id: str, message: str) -> list[dict]:
-    author = Author.bot
+        _conversation(session, conversation_id, x_resident_secret)
     try:
-        replies = await svc.rasa.send(conversation_id, message)
-    except RasaUnavailable:
-        author = Author.system
-        replies = [{"text": texts.text("bot_unavailable", telefon=svc.catalogue.facts.get("telefon", ""))}]
-    outbox = service.Outbox()
-    stored = []
-    with svc.sessions() as session, session.begin():
-        conv = session.get(service.Conversation, conversation_id)
-        for reply in replies:
-            if not reply.get("text"):
-                continue
-            buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")} for b in reply.get("buttons") or []]
-            stored.append(service.append_message(session, conv, author, reply["text"], buttons=buttons or None, outbox=outbox))
-    await svc.publish(outbox)
-    return [service.message_dict(m) for m in stored]
+        state, messages = await svc.resident_says(conversation_id, body.text, body.payload)
+    except BadMessage as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return MessagesOut(state=state, messages=messages)

@@ -1,0 +1,109 @@
+"""The running switchboard: storage, events and Rasa together, for every channel.
+A resident message is stored first, then goes to the bot or stays for the official."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import service, texts
+from .catalogue import Catalogue
+from .config import Settings
+from .events import LocalBus
+from .models import Author, Conversation, ConversationState
+from .pii import mask_personnummer
+from .rasa import RasaClient, RasaUnavailable
+from .service import Outbox
+
+PAYLOAD = re.compile(r"^/([a-z_]{1,64})$")
+
+
+class BadMessage(ValueError):
+    """A resident message that cannot be taken; the text says why, in Swedish."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+@dataclass
+class Switchboard:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    bus: LocalBus
+    rasa: RasaClient
+    catalogue: Catalogue
+    tz: ZoneInfo
+
+    async def publish(self, outbox: Outbox) -> None:
+        """Called after commit only, so nobody is shown what was not stored."""
+        for channel, event in outbox.events:
+            await self.bus.publish(channel, event)
+        outbox.events.clear()
+
+    def check_resident_text(self, text: str, payload: str | None) -> tuple[str, str | None]:
+        """The text to store and the button payload to pass on (only known intents), or BadMessage."""
+        text = (text or "").strip()
+        match = PAYLOAD.match(payload or "")
+        payload = payload if match and match.group(1) in self.catalogue.button_intents() else None
+        if not text and payload:
+            text = payload
+        if not text:
+            raise BadMessage(422, texts.text("error_empty"))
+        if len(text) > service.MAX_MESSAGE_CHARS:
+            raise BadMessage(413, texts.text("error_too_long", max="4 000"))
+        return text, payload
+
+    async def resident_says(self, conversation_id: str, text: str, payload: str | None = None) -> tuple[str, list[dict]]:
+        """Store the resident's message; while the bot has the chat, ask Rasa and store its answers.
+        Returns the conversation's state and the new messages."""
+        text, payload = self.check_resident_text(text, payload)
+        outbox = Outbox()
+        with self.sessions() as session, session.begin():
+            conv = session.get(Conversation, conversation_id)
+            if conv.state == ConversationState.closed:
+                conv.state = ConversationState.bot
+            first = service.append_message(session, conv, Author.resident, text, outbox=outbox)
+            to_bot = conv.state == ConversationState.bot
+            new = [service.message_dict(first)]
+        await self.publish(outbox)
+        if to_bot:
+            # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
+            new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"))
+        with self.sessions() as session:
+            return session.get(Conversation, conversation_id).state, new
+
+    async def _ask_bot(self, conversation_id: str, message: str) -> list[dict]:
+        author = Author.bot
+        try:
+            replies = await self.rasa.send(conversation_id, message)
+        except RasaUnavailable:
+            author = Author.system
+            replies = [{"text": texts.text("bot_unavailable", telefon=self.catalogue.facts.get("telefon", ""))}]
+        outbox = Outbox()
+        with self.sessions() as session, session.begin():
+            conv = session.get(Conversation, conversation_id)
+            stored = []
+            for reply in replies:
+                if not reply.get("text"):
+                    continue
+                buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")} for b in reply.get("buttons") or []]
+                msg = service.append_message(session, conv, author, reply["text"], buttons=buttons or None, outbox=outbox)
+                stored.append(service.message_dict(msg))
+        await self.publish(outbox)
+        return stored
+
+    async def resume_bot(self, conversation_id: str, topic: str | None) -> None:
+        """Keep Rasa's history true: the tracker resumes and remembers the topic."""
+        events = [{"event": "resume"}]
+        if topic:
+            events.append({"event": "slot", "name": "topic", "value": topic})
+        # The handoff action paused the tracker before Rasa listened again: listen now, so
+        # the next message is predicted as a fresh turn and not as a follow-up of the handoff.
+        events.append({"event": "action", "name": "action_listen"})
+        try:
+            await self.rasa.append_events(conversation_id, events)
+        except RasaUnavailable:
+            pass  # the next resident message still goes to Rasa; its history only lacks the marker
