@@ -38,12 +38,23 @@ $(SPACY_SV): $(VENV_BOT)/.installed scripts/build_spacy_sv.py
 	@mkdir -p build
 	$(VENV_BOT)/bin/python scripts/build_spacy_sv.py build/spacy_sv
 
-# docker-compose (1.29, Debian) validates docker-compose.yml in the tests; no engine is needed.
-system-deps:
-	@command -v docker-compose >/dev/null 2>&1 || { \
-	  echo "installing Debian's docker-compose (to validate docker-compose.yml) ..."; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }
+# Debian packages the tests need: docker-compose (1.29) validates docker-compose.yml (no engine
+# needed), chromium is the browser the page tests drive. Installed only when missing.
+DEBIAN_TOOLS := docker-compose:docker-compose chromium:chromium
+system-deps: node_modules/.installed
+	@missing=""; for pair in $(DEBIAN_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing ..."; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || { echo "error: could not install$$missing with apt-get; install them and run again." >&2; exit 1; }; \
+	  fi
+
+# axe-core (accessibility checks inside the browser tests), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm (Node.js) is needed for the browser tests' axe-core; install nodejs and npm." >&2; exit 1; }
+	npm ci --no-audit --no-fund --silent
+	@touch $@
 
 model: $(VENV_BOT)/.installed $(SPACY_SV)
 	@scripts/train.sh

@@ -117,6 +117,20 @@ class Handoff(Base):
     official: Mapped[Official | None] = relationship()
 
 
+class Delivery(Base):
+    """What became of a message sent out on a channel that can fail (Telegram)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed, blocked
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class RoutingDecision(Base):
     __tablename__ = "routing_decisions"
 

@@ -52,9 +52,13 @@ class Outbox:
     """Events to publish once the transaction has committed."""
 
     events: list[tuple[str, dict]] = field(default_factory=list)
+    # (channel, message) for messages a channel other than the web must carry to the resident
+    deliveries: list[tuple[str, dict]] = field(default_factory=list)
 
-    def message(self, msg: Message) -> None:
+    def message(self, msg: Message, channel: str = "web") -> None:
         self.events.append((f"conversation:{msg.conversation_id}", {"type": "message", **message_dict(msg)}))
+        if channel != "web" and msg.author != Author.resident:
+            self.deliveries.append((channel, {**message_dict(msg), "message_id": msg.id}))
         self.events.append(("console", {"type": "message", "conversation_id": msg.conversation_id, "seq": msg.seq}))
 
     def queue_changed(self, conversation_id: str) -> None:
@@ -147,7 +151,7 @@ def append_message(
     session.flush()
     session.refresh(conv, ["last_seq"])
     if outbox is not None:
-        outbox.message(msg)
+        outbox.message(msg, conv.channel)
     return msg
 
 

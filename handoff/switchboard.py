@@ -3,7 +3,8 @@ A resident message is stored first, then goes to the bot or stays for the offici
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,12 @@ class BadMessage(ValueError):
         self.status = status
 
 
+class Channel(Protocol):
+    """A way out to residents other than the web (which reads from the API itself)."""
+
+    async def deliver(self, message: dict) -> None: ...
+
+
 @dataclass
 class Switchboard:
     settings: Settings
@@ -36,12 +43,17 @@ class Switchboard:
     rasa: RasaClient
     catalogue: Catalogue
     tz: ZoneInfo
+    channels: dict[str, Channel] = field(default_factory=dict)
 
     async def publish(self, outbox: Outbox) -> None:
         """Called after commit only, so nobody is shown what was not stored."""
         for channel, event in outbox.events:
             await self.bus.publish(channel, event)
         outbox.events.clear()
+        for name, message in outbox.deliveries:
+            if name in self.channels:
+                await self.channels[name].deliver(message)
+        outbox.deliveries.clear()
 
     def check_resident_text(self, text: str, payload: str | None) -> tuple[str, str | None]:
         """The text to store and the button payload to pass on (only known intents), or BadMessage."""
