@@ -28,6 +28,31 @@ TOPICS = set(yaml.safe_load((ROOT / "data" / "topics.yml").read_text(encoding="u
 PASSWORD = "correct horse battery staple"
 
 
+def start_stack(tmp: Path, **extra_env: str):
+    """The three real services on free ports, on a fresh SQLite database with the test roster."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from stack import Stack, free_port
+
+    url = f"sqlite:///{tmp / 'handoff.db'}"
+    migrate.upgrade(url)
+    load_roster(url)
+    running = Stack(
+        rasa_token=secrets.token_urlsafe(24), internal_token=secrets.token_urlsafe(24), database_url=url,
+        log_dir=tmp / "logs", handoff_port=free_port(), rasa_port=free_port(), actions_port=free_port(),
+        extra_env=extra_env,
+    )
+    running.start()
+    return running
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """One running system shared by the end-to-end tests (web API and browser)."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()
+
+
 def pytest_addoption(parser):
     parser.addoption("--keep-db", action="store_true", help="do not drop PostgreSQL test databases")
 

@@ -2,34 +2,12 @@
 trained from data/nlu, and the handoff service, each started as its own process."""
 from __future__ import annotations
 
-import secrets
-import sys
-
 import httpx
 import pytest
 
-from conftest import PASSWORD, ROOT, load_roster
-from handoff import migrate
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from stack import Stack, free_port  # noqa: E402
+from conftest import PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("stack")
-    url = f"sqlite:///{tmp / 'handoff.db'}"
-    migrate.upgrade(url)
-    load_roster(url)
-    running = Stack(
-        rasa_token=secrets.token_urlsafe(24), internal_token=secrets.token_urlsafe(24), database_url=url,
-        log_dir=tmp / "logs", handoff_port=free_port(), rasa_port=free_port(), actions_port=free_port(),
-    )
-    running.start()
-    yield running
-    running.stop()
 
 
 def test_resident_bot_official_and_back(stack):
