@@ -1,6 +1,8 @@
 """The switchboard's ASGI app: create_app(settings) wires storage, events, Rasa and routes."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,8 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from . import catalogue as catalogue_mod
-from . import texts
-from .api import console, internal, residents
+from . import jobs, texts
+from .api import console, internal, live, residents
 from .config import Settings, load_settings
 from .db import make_engine, make_sessionmaker
 from .events import make_bus
@@ -39,9 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             catalogue=catalogue_mod.load(settings.topics_file, settings.municipality_file),
             tz=ZoneInfo(settings.timezone),
         )
+        watcher = asyncio.create_task(jobs.watch_unclaimed(app.state.services))
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await rasa.aclose()
             await bus.stop()
             engine.dispose()
@@ -55,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(console.router)
     app.include_router(internal.router)
+    app.include_router(live.router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     contact_centre_unit: str = "kontaktcenter"
     service_time_minutes: int = 120
     claim_timeout_seconds: int = 300
+    claim_check_seconds: float = 15.0
     rasa_timeout_seconds: float = 30.0
     session_hours: int = 10
     cookie_secure: bool = False

@@ -465,3 +465,50 @@ def reassign_from(
         moved.append(handoff)
     session.flush()
     return moved
+
+
+def reassign_unclaimed(
+    session: Session, *, timeout: timedelta, tz: ZoneInfo, service_time: timedelta, contact_centre_unit: str,
+    outbox: Outbox, now: datetime | None = None,
+) -> list[Handoff]:
+    """A chat nobody claimed in time (in working hours) is offered to the next competent official.
+    Safe with several replicas: each move is a conditional update on the assignment time."""
+    now = now or utcnow()
+    local_now = now.replace(tzinfo=timezone.utc).astimezone(tz)
+    stale = session.scalars(
+        select(Handoff).where(
+            Handoff.closed_at.is_(None), Handoff.claimed_at.is_(None), Handoff.after_hours.is_(False),
+            Handoff.official_id.is_not(None), Handoff.assigned_at < now - timeout,
+        )
+    ).all()
+    moved = []
+    for handoff in stale:
+        conv = handoff.conversation
+        previous_id = handoff.official_id
+        decision = routing.route(
+            routing.RouteRequest(topic=handoff.topic, language=conv.language),
+            [s for s in _snapshots(session) if s.id != previous_id],
+            local_now=local_now, service_time=service_time, contact_centre_unit=contact_centre_unit,
+        )
+        if decision.official_id is None or decision.after_hours:
+            continue  # nobody else at work: the assigned official keeps it
+        won = session.execute(
+            update(Handoff)
+            .where(Handoff.id == handoff.id, Handoff.assigned_at == handoff.assigned_at, Handoff.claimed_at.is_(None))
+            .values(official_id=decision.official_id, assigned_at=now)
+        ).rowcount
+        if not won:
+            continue  # another replica moved it, or someone claimed it meanwhile
+        session.refresh(handoff)
+        successor = session.get(Official, decision.official_id)
+        successor.last_assigned_at = now
+        session.add(RoutingDecision(handoff_id=handoff.id, rule=f"unclaimed:{decision.rule}",
+                                    chosen_official_id=successor.id, candidates=list(decision.candidates)))
+        append_message(session, conv, Author.system,
+                       texts.text("reassigned_timeout", namn=successor.name, titel=successor.title), outbox=outbox)
+        audit(session, "system", "reassigned_unclaimed", conversation_id=conv.id, handoff_id=handoff.id,
+              from_official_id=previous_id, to_official_id=successor.id)
+        outbox.queue_changed(conv.id)
+        moved.append(handoff)
+    session.flush()
+    return moved

@@ -1,0 +1,139 @@
+"""WebSockets: the resident's conversation and the officials' console, live. A client says the
+last sequence number it has; it gets what it missed from the database, then events as they are
+committed, so a reconnect neither loses nor repeats a message."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from .. import auth, service
+from ..models import Conversation, Official
+from .console import can_view
+
+router = APIRouter(tags=["live"])
+HELLO_TIMEOUT = 10
+CLOSE_NOT_FOUND = 4404
+CLOSE_UNAUTHORIZED = 4401
+
+
+async def _hello(ws: WebSocket) -> dict | None:
+    try:
+        hello = await asyncio.wait_for(ws.receive_json(), HELLO_TIMEOUT)
+    except (asyncio.TimeoutError, WebSocketDisconnect, ValueError, KeyError):
+        return None
+    return hello if isinstance(hello, dict) else None
+
+
+def _after(hello: dict) -> int:
+    try:
+        return max(0, int(hello.get("after") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await ws.receive_text()
+
+
+async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -> None:
+    """Backlog after subscribing (nothing falls between), then live events in sequence."""
+    svc = ws.app.state.services
+    closed = asyncio.create_task(_until_closed(ws))
+    try:
+        async with svc.bus.subscribe(f"conversation:{conversation_id}") as queue:
+            last = after
+
+            async def send_from_db() -> None:
+                nonlocal last
+                with svc.sessions() as session:
+                    conv = session.get(Conversation, conversation_id)
+                    for msg in service.messages_after(session, conversation_id, last):
+                        await ws.send_json({"type": "message", **service.message_dict(msg)})
+                        last = msg.seq
+                    await ws.send_json({"type": "state", "conversation_id": conversation_id, "state": conv.state})
+
+            await send_from_db()
+            while not closed.done():
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                event = getter.result()
+                if event.get("type") == "message":
+                    if event["seq"] <= last:
+                        continue  # already sent from the backlog
+                    if event["seq"] > last + 1:
+                        await send_from_db()  # an event was missed: the database has it
+                        continue
+                    last = event["seq"]
+                await ws.send_json(event)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        closed.cancel()
+
+
+@router.websocket("/api/conversations/{conversation_id}/ws")
+async def resident_live(ws: WebSocket, conversation_id: str):
+    """First message from the client: {"secret": "...", "after": <last seq seen>}."""
+    await ws.accept()
+    hello = await _hello(ws)
+    svc = ws.app.state.services
+    try:
+        with svc.sessions() as session:
+            service.resident_conversation(session, conversation_id, (hello or {}).get("secret"))
+    except service.NotFound:
+        await ws.close(code=CLOSE_NOT_FOUND)
+        return
+    await stream_conversation(ws, conversation_id, _after(hello))
+
+
+def _official(ws: WebSocket) -> int | None:
+    with ws.app.state.services.sessions() as session:
+        row = auth.session_for(session, ws.cookies.get(auth.SESSION_COOKIE))
+        return row.official_id if row else None
+
+
+@router.websocket("/api/console/conversations/{conversation_id}/ws")
+async def official_conversation_live(ws: WebSocket, conversation_id: str):
+    """The console's view of one chat; first message: {"after": <last seq seen>}."""
+    official_id = _official(ws)
+    await ws.accept()
+    with ws.app.state.services.sessions() as session:
+        official = session.get(Official, official_id) if official_id else None
+        allowed = official is not None and can_view(session, official, conversation_id)
+    if not allowed:
+        await ws.close(code=CLOSE_UNAUTHORIZED if official is None else CLOSE_NOT_FOUND)
+        return
+    hello = await _hello(ws)
+    await stream_conversation(ws, conversation_id, _after(hello or {}))
+
+
+@router.websocket("/api/console/ws")
+async def console_live(ws: WebSocket):
+    """Notices for the console: the queue changed, a message arrived (ids only; details via the API)."""
+    if _official(ws) is None:
+        await ws.accept()
+        await ws.close(code=CLOSE_UNAUTHORIZED)
+        return
+    await ws.accept()
+    closed = asyncio.create_task(_until_closed(ws))
+    try:
+        async with ws.app.state.services.bus.subscribe("console") as queue:
+            await ws.send_json({"type": "hello"})
+            while not closed.done():
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await ws.send_json(getter.result())
+    except WebSocketDisconnect:
+        pass
+    finally:
+        closed.cancel()
