@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from . import catalogue as catalogue_mod
 from . import jobs, texts
-from .api import console, internal, live, residents
+from .api import admin, console, internal, live, residents
 from .config import Settings, load_settings
 from .db import make_engine, make_sessionmaker
 from .events import make_bus
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(internal.router)
     app.include_router(live.router)
+    app.include_router(admin.router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

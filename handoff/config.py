@@ -22,6 +22,7 @@ class Settings(BaseSettings):
         description="shared token the action server presents on /internal calls"
     )
     redis_url: str | None = None
+    admin_token: SecretStr | None = None
     topics_file: Path = ROOT / "data" / "topics.yml"
     roster_file: Path = ROOT / "data" / "officials.yml"
     municipality_file: Path = ROOT / "data" / "municipality.yml"
@@ -37,9 +38,11 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str | None = None
 
-    @field_validator("rasa_token", "handoff_internal_token")
+    @field_validator("rasa_token", "handoff_internal_token", "admin_token")
     @classmethod
-    def _not_placeholder(cls, value: SecretStr) -> SecretStr:
+    def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
         raw = value.get_secret_value().strip()
         if raw.lower() in PLACEHOLDER_SECRETS or len(raw) < 16:
             raise ValueError("must be a real secret of at least 16 characters")

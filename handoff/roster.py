@@ -71,16 +71,17 @@ def _csv_row(row: dict[str, str]) -> dict:
 def parse_rows(rows: list[dict], known_topics: set[str]) -> list[OfficialIn]:
     errors, officials, seen = [], [], set()
     for i, row in enumerate(rows, start=1):
+        label = f"official #{i} ({row.get('username', '?')})"
+        unknown = sorted(set(row.get("topics") or ()) - known_topics)
+        if unknown:
+            errors.append(f"{label}: unknown topics {unknown}")
         try:
             o = OfficialIn.model_validate(row)
         except Exception as exc:
-            errors.append(f"official #{i} ({row.get('username', '?')}): {exc}")
+            errors.append(f"{label}: {exc}")
             continue
-        unknown = sorted(set(o.topics) - known_topics)
-        if unknown:
-            errors.append(f"official #{i} ({o.username}): unknown topics {unknown}")
         if o.username in seen:
-            errors.append(f"official #{i}: username {o.username} appears twice")
+            errors.append(f"{label}: username appears twice")
         seen.add(o.username)
         officials.append(o)
     if errors:

@@ -3,7 +3,17 @@
 (() => {
   "use strict";
 
-  const POLL_MS = 1000;
+  const POLL_MS = 1000; // the queue and the open chat are fetched every second
+  /* Saved replies: inserted into the reply box, never sent by themselves. {namn} and {titel} are the
+   * logged-in official's own name and title. Edit this list to change them. */
+  const SAVED_REPLIES = [
+    { label: "Hälsning", text: "Hej! Jag heter {namn} och hjälper dig gärna." },
+    { label: "Ett ögonblick", text: "Tack! Ge mig en liten stund, så tittar jag på det." },
+    { label: "Mer om frågan", text: "Kan du berätta lite mer? Till exempel vilken adress eller fastighet det gäller." },
+    { label: "Inga personuppgifter", text: "Skriv inte ditt personnummer eller något om din hälsa här i chatten. Det behövs inte för att jag ska kunna hjälpa dig." },
+    { label: "Ringer upp", text: "Det här är lättare att ta på telefon. Skriv ditt telefonnummer, så ringer jag dig i dag." },
+    { label: "Avslutning", text: "Tack för att du hörde av dig! Skriv igen här om du har fler frågor." },
+  ];
   const AUTHORS = { resident: "Invånare", bot: "Automatisk assistent", system: "System" };
   const STATES = { bot: "Assistenten svarar", waiting: "Väntar på handläggare", with_official: "Pågår med handläggare", closed: "Avslutat" };
   const DETAILS = {
@@ -53,7 +63,9 @@
     return today ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
   }
   function fmtWaiting(seconds) {
-    const minutes = Math.max(0, Math.floor((Number(seconds) || 0) / 60));
+    const secs = Math.max(0, Math.floor(Number(seconds) || 0));
+    if (secs < 60) return `väntat ${secs} s`;
+    const minutes = Math.floor(secs / 60);
     if (minutes < 60) return `väntat ${minutes} min`;
     return `väntat ${Math.floor(minutes / 60)} h ${minutes % 60} min`;
   }
@@ -282,7 +294,21 @@
         setTimeout(() => li.classList.remove("new"), 8000);
       }
       beep();
+      flagTitle(fresh.length);
     }
+  }
+
+  /* A new chat is also shown in the tab's title until the official comes back to the tab. */
+  const BASE_TITLE = document.title;
+  let unseen = 0;
+  function flagTitle(count) {
+    if (!document.hidden && document.hasFocus()) return;
+    unseen += count;
+    document.title = `(${unseen}) Nytt ärende – ${BASE_TITLE}`;
+  }
+  function clearTitle() {
+    unseen = 0;
+    document.title = BASE_TITLE;
   }
 
   async function claimHandoff(item, button) {
@@ -484,6 +510,41 @@
     if (ok) ui.transferReason.value = "";
   }
 
+  /* ---------- saved replies ---------- */
+
+  function fillSavedReplies() {
+    const options = [el("option", { value: "" }, "Välj ett sparat svar")];
+    SAVED_REPLIES.forEach((r, i) => options.push(el("option", { value: String(i) }, `${r.label}: ${r.text}`)));
+    ui.savedReply.replaceChildren(...options);
+  }
+
+  function savedText(index) {
+    const r = SAVED_REPLIES[index];
+    if (!r) return "";
+    return r.text.replaceAll("{namn}", me ? me.name : "").replaceAll("{titel}", me ? me.title : "");
+  }
+
+  /** Put the chosen saved reply where the cursor is in the reply box (or at its end). */
+  function insertSavedReply() {
+    const text = savedText(Number(ui.savedReply.value === "" ? -1 : ui.savedReply.value));
+    if (!text) {
+      show(ui.chatError, "Välj ett sparat svar först.");
+      ui.chatError.dataset.kind = "action";
+      ui.savedReply.focus();
+      return;
+    }
+    const box = ui.replyInput;
+    const start = box.selectionStart ?? box.value.length;
+    const end = box.selectionEnd ?? box.value.length;
+    const before = box.value.slice(0, start);
+    const glue = before && !/\s$/.test(before) ? " " : "";
+    box.value = `${before}${glue}${text}${box.value.slice(end)}`;
+    const caret = before.length + glue.length + text.length;
+    box.focus();
+    box.setSelectionRange(caret, caret);
+    ui.savedReply.value = "";
+  }
+
   /* ---------- start ---------- */
 
   function enterSends(textarea, form) {
@@ -508,8 +569,12 @@
       replyForm: $("reply-form"), replyInput: $("reply-input"), replySubmit: $("reply-submit"),
       returnBtn: $("return-to-bot"), closeForm: $("close-form"), outcome: $("outcome"), closeBtn: $("close"),
       transferForm: $("transfer-form"), transferTo: $("transfer-to"), transferReason: $("transfer-reason"),
-      transferBtn: $("transfer"),
+      transferBtn: $("transfer"), savedReply: $("saved-reply"), savedInsert: $("saved-insert"),
     });
+    fillSavedReplies();
+    ui.savedInsert.addEventListener("click", insertSavedReply);
+    window.addEventListener("focus", clearTitle);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) clearTitle(); });
     ui.loginForm.addEventListener("submit", login);
     ui.logout.addEventListener("click", logout);
     ui.presence.addEventListener("change", setPresence);

@@ -12,6 +12,8 @@
   const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   const scriptUrl = new URL(script ? script.src : "/static/widget.js", location.href);
   const API = scriptUrl.origin;
+  // The host page may name itself: <script src=".../widget.js" data-municipality="Exempelby kommun" defer>
+  const MUNICIPALITY = (script && script.dataset.municipality) || "Exempelby kommun";
 
   const state = { conv: null, seen: new Set(), sending: false, polling: false, failures: 0, restarting: null };
   let ui = null;
@@ -41,6 +43,9 @@
   function fmtDateTime(iso) {
     const d = parseTime(iso);
     return d ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${fmtTime(iso)}` : "";
+  }
+  function slug(text) {
+    return String(text).toLowerCase().replace(/[åä]/g, "a").replace(/ö/g, "o").replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "kommun";
   }
   function initials(name) {
     return String(name || "").split(/\s+/).filter(Boolean).map((p) => p[0]).slice(0, 2).join("").toUpperCase() || "?";
@@ -122,6 +127,32 @@
 
   /* ---------- rendering ---------- */
 
+  /** Put text into `parent` as text nodes; web addresses become links (only http/https, built with textContent). */
+  function appendLinked(parent, text) {
+    const source = String(text || "");
+    const re = /https?:\/\/[^\s<>"']+/g;
+    let last = 0;
+    for (const match of source.matchAll(re)) {
+      const url = match[0].replace(/[.,;:!?)\]]+$/, "");
+      if (!url) continue;
+      parent.append(source.slice(last, match.index));
+      const link = el("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "kc-link" }, url);
+      link.append(el("span", { class: "kc-sr" }, " (öppnas i en ny flik)"));
+      parent.append(link);
+      last = match.index + url.length;
+    }
+    parent.append(source.slice(last));
+  }
+
+  /** Only the newest message's quick replies can be used; older ones stay visible but are switched off. */
+  function retireOldQuickReplies() {
+    const nodes = ui.list.querySelectorAll(".kc-msg");
+    const newest = nodes[nodes.length - 1];
+    for (const btn of ui.list.querySelectorAll(".kc-quick")) {
+      if (!newest || !newest.contains(btn)) btn.disabled = true;
+    }
+  }
+
   function renderMessage(msg) {
     const author = ["bot", "official", "system", "resident"].includes(msg.author) ? msg.author : "system";
     const node = el("div", { class: `kc-msg kc-msg--${author}`, "data-author": author, "data-seq": String(msg.seq) });
@@ -135,12 +166,19 @@
     meta.append(el("span", { class: "kc-who" }, authorName(msg, false)));
     const time = fmtTime(msg.created_at);
     if (time) meta.append(el("time", { class: "kc-time", datetime: msg.created_at }, time));
-    node.append(meta, el("p", { class: "kc-text" }, msg.text));
+    const text = el("p", { class: "kc-text" });
+    if (author === "resident") text.textContent = msg.text;
+    else appendLinked(text, msg.text);
+    node.append(meta, text);
 
     if (author === "bot" && Array.isArray(msg.buttons) && msg.buttons.length) {
       const group = el("div", { class: "kc-buttons", role: "group", "aria-label": "Svarsalternativ" });
+      const shown = new Set();
       for (const b of msg.buttons) {
         if (!b || !b.title) continue;
+        const key = `${b.title}\u0000${b.payload || ""}`;
+        if (shown.has(key)) continue; // the same choice twice is one button
+        shown.add(key);
         const btn = el("button", { type: "button", class: "kc-quick" }, b.title);
         btn.addEventListener("click", () => {
           for (const other of group.querySelectorAll("button")) other.disabled = true;
@@ -179,11 +217,20 @@
     }
     while (state.seen.has(conv.lastSeq + 1)) conv.lastSeq += 1;
     saveConv();
+    if (added) retireOldQuickReplies();
     if (added && (nearBottom || ownMessage)) ui.scroll.scrollTop = ui.scroll.scrollHeight;
   }
 
-  function setStatus(text) {
-    if (ui.status.textContent !== text) ui.status.textContent = text;
+  /** The line under the title: who answers, or the place in line. `person` adds an initials avatar. */
+  function setStatus(text, person) {
+    const key = `${person ? person.name : ""}|${text}`;
+    if (ui.status.dataset.key === key) return;
+    ui.status.dataset.key = key;
+    const parts = [];
+    if (person) parts.push(el("span", { class: "kc-avatar kc-avatar--status", "aria-hidden": "true" }, initials(person.name)));
+    parts.push(el("span", { class: "kc-status-text" }, text));
+    ui.status.replaceChildren(...(text ? parts : []));
+    ui.status.classList.toggle("kc-status--person", Boolean(person));
     ui.status.hidden = !text;
   }
   function showError(text) {
@@ -193,17 +240,17 @@
 
   function showConversationInfo(info) {
     if (!info) return;
+    const person = info.official;
+    const who = person ? (person.title ? `${person.name}, ${person.title}` : person.name) : "";
     if (info.state === "waiting") {
-      if (info.queue_position) {
-        let text = `Du är nummer ${info.queue_position} i kön`;
-        if (info.expected_wait_minutes) text += `, cirka ${info.expected_wait_minutes} minuter`;
-        setStatus(`${text}.`);
-      } else {
-        setStatus("Du väntar på en handläggare.");
+      let text = who ? `Du väntar på ${who}.` : "Du väntar på en handläggare.";
+      if (info.queue_position) text += ` Du är nummer ${info.queue_position} i kön.`;
+      if (info.expected_wait_minutes) {
+        text += info.expected_wait_minutes === 1 ? " Väntetid cirka 1 minut." : ` Väntetid cirka ${info.expected_wait_minutes} minuter.`;
       }
-    } else if (info.state === "with_official" && info.official) {
-      const { name, title } = info.official;
-      setStatus(title ? `Du pratar nu med ${name}, ${title}` : `Du pratar nu med ${name}`);
+      setStatus(text, person || null);
+    } else if (info.state === "with_official" && person) {
+      setStatus(`Du pratar nu med ${who}.`, person);
     } else {
       setStatus("");
     }
@@ -273,6 +320,7 @@
       }
       addMessages(res.messages, false);
       if (res.state === "bot") setStatus("");
+      else poll(); // show the place in line or the official at once
       return true;
     } catch (err) {
       showError(err instanceof TypeError
@@ -304,11 +352,16 @@
         if (page.messages.length < PAGE) break;
         after = page.messages[page.messages.length - 1].seq;
       }
-      const lines = all.map((m) => `${fmtDateTime(m.created_at)} ${authorName(m, true)}: ${m.text}`);
+      const now = new Date();
+      const lines = [
+        `Chatt med ${MUNICIPALITY}`,
+        `Nedladdat ${fmtDateTime(now.toISOString())}. Tider i din tidszon.`,
+        "",
+        ...all.map((m) => `${fmtDateTime(m.created_at)} ${authorName(m, true)}: ${m.text}`),
+      ];
       const blob = new Blob([lines.join("\n") + "\n"], { type: "text/plain;charset=utf-8" });
       const url = URL.createObjectURL(blob);
-      const now = new Date();
-      const link = el("a", { href: url, download: `samtal-exempelby-kommun-${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}.txt` });
+      const link = el("a", { href: url, download: `samtal-${slug(MUNICIPALITY)}-${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}.txt` });
       link.hidden = true;
       document.body.append(link);
       link.click();
@@ -331,7 +384,7 @@
     const root = el("section", { id: "kc-root", class: "kc-root", "aria-labelledby": "kc-title" });
     const header = el("div", { class: "kc-header" });
     const titleRow = el("div", { class: "kc-title-row" });
-    const title = el("h2", { id: "kc-title", class: "kc-title" }, "Chatt med Exempelby kommun");
+    const title = el("h2", { id: "kc-title", class: "kc-title" }, `Chatt med ${MUNICIPALITY}`);
     const toggle = el("button", { type: "button", class: "kc-toggle", "aria-expanded": "true", "aria-controls": "kc-body" }, "Minimera");
     titleRow.append(title, toggle);
     const status = el("p", { id: "kc-status", class: "kc-status", role: "status" });
