@@ -1,4 +1,4 @@
-"""Operator commands: migrate, load-roster, demo-logins, serve."""
+"""Operator commands: migrate, load-roster, demo-logins, serve, telegram-webhook, telegram-poll."""
 from __future__ import annotations
 
 import argparse
@@ -93,6 +93,51 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_telegram_webhook(args) -> int:
+    """Register (or remove) the webhook with Telegram; never done at start-up."""
+    import asyncio
+
+    from .channels.telegram import TelegramSetupError, register_webhook, remove_webhook
+
+    token = os.environ.get("TELEGRAM_BOT_TOKEN", "")
+    base_url = os.environ.get("TELEGRAM_API_BASE_URL") or None
+    if not token:
+        print("telegram-webhook: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 1
+    try:
+        if args.delete:
+            asyncio.run(remove_webhook(token=token, base_url=base_url))
+            print("webhook removed: Telegram keeps updates until the bot polls or a webhook is set")
+            return 0
+        if not args.url:
+            print("telegram-webhook: give the public URL, e.g. https://chatt.example.se/telegram/webhook", file=sys.stderr)
+            return 1
+        url = asyncio.run(register_webhook(token=token, url=args.url, base_url=base_url,
+                                           secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET")))
+    except TelegramSetupError as exc:
+        print(f"telegram-webhook: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - network trouble: one line, not a traceback
+        print(f"telegram-webhook: Telegram did not answer ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print(f"webhook set: Telegram sends updates to {url}")
+    return 0
+
+
+def cmd_telegram_poll(args) -> int:
+    """The HTTP service with Telegram updates fetched by polling instead of a webhook."""
+    import uvicorn
+
+    from .app import create_app
+
+    if not os.environ.get("TELEGRAM_BOT_TOKEN"):
+        print("telegram-poll: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 1
+    uvicorn.run(create_app(telegram_polling=True), host=args.host, port=args.port,
+                log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m handoff")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("telegram-webhook", help="tell Telegram the public URL of /telegram/webhook (or --delete it)")
+    p.add_argument("url", nargs="?", help="e.g. https://chatt.example.se/telegram/webhook")
+    p.add_argument("--delete", action="store_true", help="remove the webhook instead")
+    p.set_defaults(func=cmd_telegram_webhook)
+    p = sub.add_parser("telegram-poll", help="run the HTTP service and fetch Telegram updates by polling")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_telegram_poll)
     args = parser.parse_args(argv)
     return args.func(args)
 

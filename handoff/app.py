@@ -17,6 +17,7 @@ from sqlalchemy import text
 from . import catalogue as catalogue_mod
 from . import jobs, texts
 from .api import admin, console, internal, live, residents
+from .channels.telegram import TelegramChannel
 from .config import Settings, load_settings
 from .db import make_engine, make_sessionmaker
 from .events import make_bus
@@ -27,8 +28,10 @@ STATIC = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, telegram_polling: bool = False) -> FastAPI:
     settings = settings or load_settings()
+    # Telegram is on only with a bot token; by webhook, or by polling for a machine without a public address.
+    telegram = TelegramChannel(settings, polling=telegram_polling) if settings.telegram_bot_token else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -43,11 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         watcher = asyncio.create_task(jobs.watch_unclaimed(app.state.services))
         try:
+            if telegram is not None:
+                await telegram.start(app.state.services)
+                app.state.services.channels["telegram"] = telegram
             yield
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            if telegram is not None:
+                await telegram.stop()  # lets queued Telegram messages go out while the database is still open
             await rasa.aclose()
             await bus.stop()
             engine.dispose()
@@ -61,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(console.router)
     app.include_router(internal.router)
+    if telegram is not None and not telegram_polling:
+        app.include_router(telegram.router)
     app.include_router(live.router)
     app.include_router(admin.router)
 

@@ -22,6 +22,18 @@ def test_resident_bot_official_and_back(stack):
         greeting = out["messages"][1]["text"]
         assert out["messages"][1]["author"] == "bot" and "Exempelby kommun" in greeting and "{" not in greeting
 
+        # personal data never reaches Rasa: the personnummer is stored for the resident, masked for the bot
+        resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                      json={"text": "mitt personnummer är 811218-9876"})
+        tracker = httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()
+        said = [e.get("text") or "" for e in tracker["events"] if e["event"] == "user"]
+        assert said[-1] == "mitt personnummer är [personnummer borttaget]"
+        assert not any("811218" in t for t in said)
+        stored = resident.get(f"/api/conversations/{conv}/messages", headers=headers).json()["messages"]
+        assert "mitt personnummer är 811218-9876" in [m["text"] for m in stored]
+        for service in stack.services:  # nor any log
+            assert "811218" not in service.log_path.read_text(errors="replace"), service.name
+
         # 1. a topic question in Swedish; the real Rasa answers in Swedish; both stored in sequence
         out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
                             json={"text": "behöver jag bygglov för att bygga en altan"}).json()

@@ -136,6 +136,7 @@
     ui.loginView.hidden = true;
     ui.appView.hidden = false;
     setText(ui.loginError, "");
+    fillSavedReplies();
     loadColleagues();
     const gen = generation;
     loop(gen, pollQueue);
@@ -219,12 +220,13 @@
   function buildQueueItem(item) {
     const li = el("li", { class: "queue-item" });
     const open = el("button", { type: "button", class: "open" });
-    open.append(el("span", { class: "q-topic" }), el("span", { class: "q-mine badge", hidden: true }, "Din"));
+    open.append(el("span", { class: "sr-only" }, "Öppna samtalet: "), el("span", { class: "q-topic" }),
+      el("span", { class: "q-mine badge", hidden: true }, "Din"));
     const question = el("p", { class: "q-question" });
     const meta = el("p", { class: "q-meta" });
     meta.append(el("span", { class: "q-wait" }), el("span", { class: "q-official" }), el("span", { class: "q-state" }));
     const after = el("p", { class: "q-after", hidden: true });
-    const claim = el("button", { type: "button", class: "claim" }, "Ta");
+    const claim = el("button", { type: "button", class: "claim" }, "Ta ärendet");
     li.append(open, question, meta, after, claim);
     li.addEventListener("click", (event) => {
       if (event.target.closest(".claim")) return;
@@ -257,7 +259,6 @@
     const current = chat && chat.id === item.conversation_id;
     if (current) li.setAttribute("aria-current", "true");
     else li.removeAttribute("aria-current");
-    li.querySelector(".open").setAttribute("aria-label", `Öppna samtalet: ${topic}${item.mine ? " (ditt)" : ""}`);
   }
 
   function renderQueue(items) {
@@ -364,6 +365,7 @@
     if (!chat || chat.id !== item.conversation_id) {
       chat = { id: item.conversation_id, handoffId: item.handoff_id, lastSeq: 0, seen: new Set(), polling: false };
       ui.transcript.replaceChildren();
+      ui.transcript.setAttribute("aria-busy", "true"); // the history loads silently; new messages are announced
       show(ui.chatError, "");
       show(ui.chatNotice, "");
       ui.replyInput.value = "";
@@ -437,6 +439,7 @@
         page = await api(convPath(current.id, `/messages?after=${current.lastSeq}`));
         addChatMessages(current, page, true);
       } while (chat === current && page.length >= 500);
+      if (chat === current) ui.transcript.removeAttribute("aria-busy");
       if (chat === current && ui.chatError.dataset.kind === "poll") show(ui.chatError, "");
     } catch (err) {
       if (chat === current && err.status !== 401) {
@@ -514,7 +517,7 @@
 
   function fillSavedReplies() {
     const options = [el("option", { value: "" }, "Välj ett sparat svar")];
-    SAVED_REPLIES.forEach((r, i) => options.push(el("option", { value: String(i) }, `${r.label}: ${r.text}`)));
+    SAVED_REPLIES.forEach((r, i) => options.push(el("option", { value: String(i) }, `${r.label}: ${savedText(i)}`)));
     ui.savedReply.replaceChildren(...options);
   }
 

@@ -7,7 +7,7 @@
   const STORE_KEY = "kommunchatt";
   const POLL_MS = 1500;
   const PAGE = 500; // the server sends at most this many messages per call
-  const NAMES = { bot: "Automatisk assistent", resident: "Du", system: "System" };
+  const NAMES = { bot: "Automatisk assistent", resident: "Du", system: "Kommunen" };
 
   const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   const scriptUrl = new URL(script ? script.src : "/static/widget.js", location.href);
@@ -163,9 +163,11 @@
     }
     const meta = el("div", { class: "kc-meta" });
     if (author === "official") meta.append(el("span", { class: "kc-avatar", "aria-hidden": "true" }, initials(msg.official && msg.official.name)));
-    meta.append(el("span", { class: "kc-who" }, authorName(msg, false)));
+    const byline = el("span", { class: "kc-byline" });
+    byline.append(el("span", { class: "kc-who" }, authorName(msg, false)));
     const time = fmtTime(msg.created_at);
-    if (time) meta.append(el("time", { class: "kc-time", datetime: msg.created_at }, time));
+    if (time) byline.append(" ", el("time", { class: "kc-time", datetime: msg.created_at }, time));
+    meta.append(byline);
     const text = el("p", { class: "kc-text" });
     if (author === "resident") text.textContent = msg.text;
     else appendLinked(text, msg.text);
@@ -269,6 +271,7 @@
         if (state.conv !== conv) return;
         addMessages(page.messages, true);
       } while (page.messages.length >= PAGE);
+      ui.list.removeAttribute("aria-busy"); // the history after a reload is in: announce only new messages from now on
       const info = await api(convPath(conv), { conv });
       if (state.conv !== conv) return;
       showConversationInfo(info);
@@ -392,7 +395,8 @@
     header.append(titleRow, status);
 
     const body = el("div", { id: "kc-body", class: "kc-body" });
-    const scroll = el("div", { class: "kc-scroll" });
+    // Focusable, so that the history can be scrolled with the keyboard alone.
+    const scroll = el("div", { class: "kc-scroll", tabindex: "0", role: "group", "aria-label": "Chattens historik" });
     const notice = el("p", { class: "kc-notice" }, "Skriv inte personnummer eller uppgifter om din hälsa i chatten.");
     const list = el("div", { id: "kc-messages", class: "kc-messages", role: "log", "aria-live": "polite", "aria-label": "Meddelanden i chatten" });
     scroll.append(notice, list);
@@ -453,7 +457,10 @@
   function start() {
     build();
     state.conv = loadConv();
-    if (state.conv) state.conv.lastSeq = 0; // show the whole conversation again after a reload
+    if (state.conv) {
+      state.conv.lastSeq = 0; // show the whole conversation again after a reload
+      ui.list.setAttribute("aria-busy", "true"); // ...without reading it all out again
+    }
     loop();
   }
 

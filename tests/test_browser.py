@@ -1,0 +1,471 @@
+"""The residents' chat widget and the officials' console in a real browser (Debian's chromium,
+driven by Playwright) against the real running system: action server, Rasa server, handoff service.
+
+Every wait is one of Playwright's waits with a timeout; nothing sleeps for a fixed time."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import FIXTURES, PASSWORD, ROOT
+
+pytestmark = pytest.mark.e2e
+
+REPORTS = ROOT / "reports"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 360, "height": 740}
+BOT_WAIT_MS = 30_000  # the first answers of a freshly started Rasa server can take a few seconds
+QUEUE_WAIT_MS = 2_000  # a handed-off chat must reach an official's open console this fast
+ASK_FOR_PERSON = "Ja, koppla mig till en person"
+HANDOFF_TEXT = re.compile(r"Jag kopplar dig till ([^,]+), ([^.]+)\.")
+ROSTER = yaml.safe_load((FIXTURES / "roster_always.yml").read_text(encoding="utf-8"))["officials"]
+USERNAMES = {o["name"]: o["username"] for o in ROSTER}
+TITLES = {o["name"]: o["title"] for o in ROSTER}
+PARTNER = {"Anna Holm": "Erik Sandberg", "Erik Sandberg": "Anna Holm",  # same unit, same topics
+           "Linda Karlsson": "Hassan Omar", "Hassan Omar": "Linda Karlsson"}
+XSS = ['<script>window.__pwned=1</script>', '<img src=x onerror="window.__pwned=1">']
+AXE_SUMMARY: dict[str, dict] = {}
+
+
+# ---------- fixtures ----------
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def base(stack) -> str:
+    return f"http://127.0.0.1:{stack.handoff_port}"
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh browser contexts (own cookies and localStorage), closed after the test.
+    Script errors on a page fail the test."""
+    contexts, errors = [], []
+
+    def make(viewport=DESKTOP, **kwargs) -> Page:
+        ctx = browser.new_context(viewport=viewport, locale="sv-SE", timezone_id="Europe/Stockholm",
+                                  accept_downloads=True, **kwargs)
+        ctx.set_default_timeout(10_000)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert not errors, errors
+
+
+# ---------- the resident's side ----------
+
+def messages(page: Page) -> list[dict]:
+    """What the widget shows: seq, author and text of every message, in the order shown."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('#kc-messages .kc-msg')).map((n) => ({
+        seq: Number(n.dataset.seq), author: n.dataset.author,
+        who: (n.querySelector('.kc-who') || {}).textContent || '',
+        text: n.querySelector('.kc-text').textContent }))""")
+
+
+def max_seq(page: Page) -> int:
+    return max((m["seq"] for m in messages(page)), default=0)
+
+
+def wait_bot_after(page: Page, seq: int, pattern: str | None = None) -> dict:
+    """Wait for a bot message later than `seq` (whose text matches `pattern`, if given) and return it."""
+    page.wait_for_function(
+        """([seq, pattern]) => Array.from(document.querySelectorAll('#kc-messages .kc-msg[data-author=bot]'))
+             .some((n) => Number(n.dataset.seq) > seq && (!pattern || new RegExp(pattern).test(n.textContent)))""",
+        arg=[seq, pattern], timeout=BOT_WAIT_MS)
+    return next(m for m in reversed(messages(page))
+                if m["author"] == "bot" and m["seq"] > seq and (not pattern or re.search(pattern, m["text"])))
+
+
+def say(page: Page, text: str, *, expect_bot: bool = True) -> dict | None:
+    """The resident writes `text` and presses Enter; returns the bot's answer (or None when a person has the chat)."""
+    before = max_seq(page)
+    page.fill("#kc-input", text)
+    page.press("#kc-input", "Enter")
+    page.wait_for_function(
+        """([seq, text]) => Array.from(document.querySelectorAll('#kc-messages .kc-msg[data-author=resident]'))
+             .some((n) => Number(n.dataset.seq) > seq && n.querySelector('.kc-text').textContent === text)""",
+        arg=[before, text], timeout=BOT_WAIT_MS)
+    return wait_bot_after(page, before) if expect_bot else None
+
+
+def ask_for_person(page: Page) -> tuple[str, str]:
+    """Click the newest quick reply that asks for a person; returns the official named by the bot."""
+    before = max_seq(page)
+    page.locator(".kc-msg[data-author=bot] .kc-quick", has_text=ASK_FOR_PERSON).last.click()
+    answer = wait_bot_after(page, before, HANDOFF_TEXT.pattern)
+    name, title = HANDOFF_TEXT.search(answer["text"]).groups()
+    return name, title
+
+
+def type_for_person(page: Page) -> tuple[str, str]:
+    """The resident writes that they want a person; returns the official named by the bot."""
+    before = max_seq(page)
+    say(page, "jag vill prata med en människa", expect_bot=False)
+    answer = wait_bot_after(page, before, HANDOFF_TEXT.pattern)
+    return HANDOFF_TEXT.search(answer["text"]).groups()
+
+
+def conversation_id(page: Page) -> str:
+    return page.evaluate("() => JSON.parse(localStorage.getItem('kommunchatt')).id")
+
+
+def assert_seqs_once_in_order(page: Page) -> list[int]:
+    seqs = [m["seq"] for m in messages(page)]
+    assert seqs == sorted(set(seqs)), seqs
+    assert seqs == list(range(1, len(seqs) + 1)), seqs  # no gap: nothing lost
+    return seqs
+
+
+# ---------- the official's side ----------
+
+def console_login(page: Page, base: str, name: str) -> None:
+    if "/console" not in page.url:
+        page.goto(f"{base}/console")
+    page.fill("#login-username", USERNAMES[name])
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    expect(page.locator("#me-name")).to_have_text(name)
+    expect(page.locator("#queue")).to_be_attached()
+
+
+def queue_item(page: Page, conv: str):
+    return page.locator(f'#queue .queue-item[data-conversation-id="{conv}"]')
+
+
+def claim(page: Page, conv: str) -> None:
+    item = queue_item(page, conv)
+    expect(item).to_be_visible()
+    item.locator(".claim").click()
+    expect(page.locator("#chat")).to_be_visible()
+    expect(page.locator("#chat-notice")).to_have_text("Du har tagit ärendet.")
+    expect(item.locator(".claim")).to_be_hidden()
+
+
+def run_axe(page: Page, name: str) -> dict:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']});
+        return {violations: r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.map((n) => n.target.join(' '))})),
+                passes: r.passes.length, incomplete: r.incomplete.map((v) => v.id)};
+    }""")
+    counts = {impact: 0 for impact in ("critical", "serious", "moderate", "minor")}
+    for v in result["violations"]:
+        counts[v["impact"] or "minor"] = counts.get(v["impact"] or "minor", 0) + len(v["nodes"])
+    summary = {"url": page.url, "counts": counts, "rules": sorted({v["id"] for v in result["violations"]}),
+               "violations": result["violations"], "passed_rules": result["passes"],
+               "incomplete_rules": result["incomplete"]}
+    AXE_SUMMARY[name] = summary
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "axe-summary.json").write_text(json.dumps(AXE_SUMMARY, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    return summary
+
+
+def axe_line(summary: dict) -> str:
+    c = summary["counts"]
+    rules = ",".join(summary["rules"]) or "-"
+    return (f"{c['critical']} critical, {c['serious']} serious, {c['moderate']} moderate, {c['minor']} minor "
+            f"(rules: {rules}; {summary['passed_rules']} rules passed)")
+
+
+def assert_no_serious(summary: dict) -> None:
+    bad = [v for v in summary["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, json.dumps(bad, indent=2, ensure_ascii=False)
+
+
+# ---------- the tests ----------
+
+def test_whole_handoff_resident_and_official(base, new_page):
+    resident = new_page()
+    resident.goto(f"{base}/")
+    expect(resident.locator("#kc-root")).to_be_visible()
+    expect(resident.locator("#kc-root .kc-notice")).to_contain_text("personnummer")
+
+    # The official is at the console before anyone asks (every bygglov official sees bygglov chats).
+    official = new_page()
+    console_login(official, base, "Anna Holm")
+    expect(official.locator("#presence")).to_be_checked()
+
+    answer = say(resident, "behöver jag bygglov för en altan")
+    assert "bygglov" in answer["text"].lower()
+    assert resident.locator(".kc-msg[data-author=bot] .kc-who").last.inner_text() == "Automatisk assistent"
+    expect(resident.locator(".kc-msg[data-author=bot]").last.locator(".kc-quick")).to_have_text([ASK_FOR_PERSON])
+
+    name, title = ask_for_person(resident)
+    asked_at = time.monotonic()
+    assert name in {"Anna Holm", "Erik Sandberg"} and title == "bygglovshandläggare"
+    conv = conversation_id(resident)
+
+    # The open console shows the new chat within a second or two, with its waiting time and a notice.
+    expect(queue_item(official, conv)).to_be_visible(timeout=QUEUE_WAIT_MS)
+    print(f"\nqueue: the chat reached the open console {time.monotonic() - asked_at:.2f} s after the bot named {name}")
+    expect(queue_item(official, conv).locator(".q-wait")).to_contain_text("väntat")
+    expect(official.locator("#queue-notice")).to_contain_text("Nytt ärende i kön")
+
+    # While waiting, the resident sees whom they wait for and their place in line.
+    expect(resident.locator("#kc-status")).to_contain_text(f"Du väntar på {name}")
+    expect(resident.locator("#kc-status")).to_contain_text(re.compile(r"nummer \d+ i kön"))
+
+    # The official named by the bot takes the chat.
+    if name != "Anna Holm":
+        official.click("#logout")
+        expect(official.locator("#login-username")).to_be_visible()
+        console_login(official, base, name)
+        expect(queue_item(official, conv)).to_be_visible(timeout=QUEUE_WAIT_MS)
+    expect(queue_item(official, conv).locator(".q-topic")).to_have_text(re.compile("Bygglov", re.I))
+    claim(official, conv)
+    expect(official.locator("#chat-topic")).to_contain_text(re.compile("Bygglov", re.I))
+    expect(official.locator("#chat-question")).to_contain_text("altan")
+    transcript = official.locator("#transcript")
+    expect(transcript.locator(".msg[data-author=resident]").first).to_have_text(re.compile("bygglov för en altan"))
+    expect(transcript.locator(".msg[data-author=bot]").first).to_contain_text("Automatisk assistent")
+
+    # A saved reply, completed by hand, then sent with Enter.
+    official.select_option("#saved-reply", label=f"Hälsning: Hej! Jag heter {name} och hjälper dig gärna.")
+    official.click("#saved-insert")
+    expect(official.locator("#reply-input")).to_have_value(f"Hej! Jag heter {name} och hjälper dig gärna.")
+    official.locator("#reply-input").press("End")
+    official.locator("#reply-input").press_sequentially(" Hur stor blir altanen?")
+    official.locator("#reply-input").press("Enter")
+    expect(transcript.locator(".msg[data-author=official]").last).to_contain_text("Hur stor blir altanen?")
+    expect(official.locator("#reply-input")).to_have_value("")
+
+    # The resident sees the official's name, title, initials and reply.
+    from_official = resident.locator(".kc-msg[data-author=official]").last
+    expect(from_official).to_contain_text("Hur stor blir altanen?")
+    expect(from_official.locator(".kc-who")).to_have_text(f"{name}, {title}")
+    expect(from_official.locator(".kc-avatar")).to_have_text("".join(p[0] for p in name.split()))
+    expect(resident.locator("#kc-status")).to_contain_text(f"Du pratar nu med {name}, {title}")
+    expect(resident.locator(".kc-msg[data-author=system]")).to_contain_text([f"Du pratar nu med {name}, {title}."])
+
+    # What the resident writes now goes to the official, not to the bot.
+    before = max_seq(resident)
+    say(resident, "ungefär 20 kvadratmeter", expect_bot=False)
+    expect(transcript.locator(".msg[data-author=resident]").last).to_have_text(re.compile("ungefär 20 kvadratmeter"))
+    assert [m["author"] for m in messages(resident) if m["seq"] > before] == ["resident"]
+
+    # The official gives the chat back to the bot; the bot answers the next question.
+    official.click("#return-to-bot")
+    expect(official.locator("#chat-notice")).to_contain_text("tillbaka hos den automatiska assistenten")
+    expect(resident.locator(".kc-msg[data-author=system]").last).to_contain_text("Nu svarar den automatiska assistenten igen")
+    expect(resident.locator("#kc-status")).to_be_hidden()
+    again = say(resident, "hur lång tid tar ett bygglov")
+    assert again["who"] == "Automatisk assistent" and again["text"]
+    assert_seqs_once_in_order(resident)
+
+
+def test_reload_keeps_the_conversation(base, new_page):
+    page = new_page()
+    page.goto(f"{base}/")
+    say(page, "hej")
+    say(page, "behöver jag bygglov för en altan")
+    say(page, "vad kostar ett bygglov")
+    before = messages(page)
+    seqs = assert_seqs_once_in_order(page)
+    assert len(before) >= 6
+    conv = conversation_id(page)
+
+    page.reload()
+    expect(page.locator("#kc-messages .kc-msg")).to_have_count(len(before))
+    assert conversation_id(page) == conv
+    assert messages(page) == before  # the same messages, same seq, each once, in order
+    # the next poll rounds must not add anything twice: wait for one full poll and look again
+    with page.expect_response(lambda r: re.search(r"/api/conversations/[^/?]+$", r.url) is not None):
+        pass
+    assert messages(page) == before
+
+    answer = say(page, "hur lång tid tar ett bygglov")
+    after = messages(page)
+    assert after[: len(before)] == before
+    assert [m["seq"] for m in after[len(before):]][:2] == [seqs[-1] + 1, seqs[-1] + 2]
+    assert answer["author"] == "bot"
+    assert_seqs_once_in_order(page)
+
+    # "Ladda ner samtalet": the whole conversation with names and times.
+    with page.expect_download() as info:
+        page.click("#kc-download")
+    text = Path(info.value.path()).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d ", line)]
+    assert len(lines) >= len(after)  # one line per message (a message may span lines)
+    assert "Du: behöver jag bygglov för en altan" in text
+    assert "Automatisk assistent: " in text
+    assert info.value.suggested_filename.startswith("samtal-exempelby-kommun-")
+
+
+def test_resident_text_is_never_html(base, new_page):
+    resident = new_page()
+    resident.goto(f"{base}/")
+    for attack in XSS:
+        say(resident, attack)
+    shown = [m["text"] for m in messages(resident) if m["author"] == "resident"]
+    assert shown == XSS
+    for attack in XSS:
+        expect(resident.locator(".kc-msg[data-author=resident] .kc-text", has_text=attack)).to_be_visible()
+    name, _ = type_for_person(resident)
+    conv = conversation_id(resident)
+
+    official = new_page()
+    console_login(official, base, name)
+    claim(official, conv)
+    transcript = official.locator("#transcript")
+    expect(transcript.locator(".msg[data-author=resident] .msg-text")).to_have_text(
+        [*XSS, "jag vill prata med en människa"])
+    assert official.locator("#chat img, #chat script, #queue img, #queue script").count() == 0
+    assert resident.locator("#kc-messages img, #kc-messages script").count() == 0
+    assert official.evaluate("() => typeof window.__pwned") == "undefined"
+    assert resident.evaluate("() => typeof window.__pwned") == "undefined"
+
+    # The official transfers the chat to a named colleague, who takes it and closes it with an outcome.
+    colleague = PARTNER[name]
+    official.select_option("#transfer-to", label=f"{colleague}, {TITLES[colleague]}")
+    official.fill("#transfer-reason", "Min kollega kan frågan bäst")
+    official.click("#transfer")
+    expect(official.locator("#chat-notice")).to_contain_text(f"Samtalet är flyttat till {colleague}")
+    expect(resident.locator(".kc-msg[data-author=system]").last).to_contain_text(f"{colleague}")
+    expect(resident.locator(".kc-msg[data-author=system]").last).to_contain_text("tar över din fråga")
+    expect(resident.locator("#kc-status")).to_contain_text(f"Du väntar på {colleague}")
+
+    official.click("#logout")
+    console_login(official, base, colleague)
+    expect(queue_item(official, conv)).to_be_visible(timeout=QUEUE_WAIT_MS)
+    expect(queue_item(official, conv).locator(".q-mine")).to_be_visible()
+    claim(official, conv)
+    expect(resident.locator("#kc-status")).to_contain_text(f"Du pratar nu med {colleague}")
+    official.select_option("#outcome", "resolved")
+    official.click("#close")
+    expect(official.locator("#chat-notice")).to_contain_text("Samtalet är avslutat (Löst)")
+    expect(queue_item(official, conv)).to_have_count(0)
+    expect(resident.locator(".kc-msg[data-author=system]").last).to_have_text(
+        re.compile(f"{colleague} har avslutat samtalet"))
+    assert official.evaluate("() => typeof window.__pwned") == "undefined"
+    assert resident.evaluate("() => typeof window.__pwned") == "undefined"
+
+
+def test_accessibility_axe(base, new_page):
+    resident = new_page()
+    resident.goto(f"{base}/")
+    say(resident, "behöver jag bygglov för en altan")
+    widget = run_axe(resident, "widget")
+
+    name, _ = ask_for_person(resident)
+    conv = conversation_id(resident)
+    official = new_page()
+    official.goto(f"{base}/console")
+    expect(official.locator("#login-username")).to_be_visible()
+    login_page = run_axe(official, "console-login")
+    console_login(official, base, name)
+    claim(official, conv)
+    official.fill("#reply-input", "Hej! Vad vill du bygga?")
+    official.press("#reply-input", "Enter")
+    expect(official.locator("#transcript .msg[data-author=official]")).to_have_count(1)
+    expect(resident.locator(".kc-msg[data-author=official]")).to_have_count(1)
+    console = run_axe(official, "console")
+    widget_person = run_axe(resident, "widget-with-official")
+
+    line = (f"axe-core WCAG 2.1 AA: widget {axe_line(widget)} | widget with an official {axe_line(widget_person)}"
+            f" | console login {axe_line(login_page)} | console with a chat open {axe_line(console)}")
+    AXE_SUMMARY["summary"] = line
+    (REPORTS / "axe-summary.json").write_text(json.dumps(AXE_SUMMARY, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    print("\n" + line)
+    for summary in (widget, widget_person, login_page, console):
+        assert_no_serious(summary)
+
+
+def test_keyboard_alone(base, new_page):
+    """Tab to the chat, write, choose a quick reply, all without a mouse; the focus is visible."""
+    page = new_page()
+    page.goto(f"{base}/")
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "kc-input":
+            break
+    else:
+        pytest.fail("Tab never reached the chat's text box")
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")
+    before = max_seq(page)
+    page.keyboard.type("behöver jag bygglov för en altan")
+    page.keyboard.press("Enter")
+    wait_bot_after(page, before)
+    expect(page.locator("#kc-input")).to_be_focused()
+    for _ in range(10):  # back up from the text box to the quick reply
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('kc-quick')"):
+            break
+    else:
+        pytest.fail("Shift+Tab never reached the quick reply")
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") not in ("", "none")
+    before = max_seq(page)
+    page.keyboard.press("Enter")
+    wait_bot_after(page, before, HANDOFF_TEXT.pattern)
+
+    console = new_page()
+    console.goto(f"{base}/console")
+    expect(console.locator("#login-username")).to_be_focused()
+    console.keyboard.type("anna.holm")
+    console.keyboard.press("Tab")
+    console.keyboard.type(PASSWORD)
+    console.keyboard.press("Enter")
+    expect(console.locator("#me-name")).to_have_text("Anna Holm")
+
+
+def test_screenshots_and_narrow_screen(base, new_page):
+    REPORTS.mkdir(exist_ok=True)
+    desktop = new_page(DESKTOP)
+    desktop.goto(f"{base}/")
+    say(desktop, "behöver jag bygglov för en altan")
+    desktop.screenshot(path=str(REPORTS / "widget-desktop.png"))
+
+    phone = new_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    phone.goto(f"{base}/")
+    say(phone, "behöver jag bygglov för en altan")
+    name, _ = ask_for_person(phone)
+    conv = conversation_id(phone)
+    official = new_page(DESKTOP)
+    console_login(official, base, name)
+    claim(official, conv)
+    official.fill("#reply-input", f"Hej! Jag heter {name}. Hur stor blir altanen?")
+    official.press("#reply-input", "Enter")
+    expect(phone.locator(".kc-msg[data-author=official]")).to_have_count(1)
+    expect(phone.locator("#kc-status")).to_contain_text(f"Du pratar nu med {name}")
+    official.screenshot(path=str(REPORTS / "console-chat.png"), full_page=True)
+    phone.screenshot(path=str(REPORTS / "widget-phone-360.png"))
+
+    # At 360 px: no sideways scrolling, the text box and the send button are on the screen.
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    for selector in ("#kc-input", "#kc-form button[type=submit]"):
+        expect(phone.locator(selector)).to_be_in_viewport(ratio=1)
+        box = phone.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360, (selector, box)
+
+    # 200 % zoom of a 1280 x 800 window is a 640 x 400 CSS-pixel window drawn at twice the size.
+    zoomed = new_page({"width": 640, "height": 400}, device_scale_factor=2)
+    zoomed.goto(f"{base}/")
+    say(zoomed, "behöver jag bygglov för en altan")
+    assert zoomed.evaluate("() => document.documentElement.scrollWidth") <= 640
+    for selector in ("#kc-input", "#kc-form button[type=submit]"):
+        expect(zoomed.locator(selector)).to_be_in_viewport(ratio=1)
+    zoomed.screenshot(path=str(REPORTS / "widget-zoom-200.png"))

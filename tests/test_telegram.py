@@ -1,0 +1,484 @@
+"""The Telegram channel through its public interfaces: captured updates posted to the webhook,
+Bot API calls recorded by a local fake Telegram, Delivery rows, the console API, and once
+the whole path with the real action server and Rasa server."""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from conftest import FIXTURES, PASSWORD, internal_headers, load_roster, login, start_stack
+from fake_telegram import FakeTelegram
+from handoff import __main__ as cli
+from handoff import service
+from handoff.app import create_app
+from handoff.channels.telegram import MAX_CHARS, TelegramSetupError, split_text
+from handoff.db import make_engine, make_sessionmaker
+from handoff.models import AuditEvent, Author, Conversation, Delivery, Handoff, Message
+
+TOKEN = "7000000001:AAF-test-token-for-the-fake-bot-api"
+SECRET = "webhook-secret_0123456789-abcdefXYZ"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CHAT = 555000111
+GROUP = -1001234567890
+USERNAMES = {"Anna Holm": "anna.holm", "Erik Sandberg": "erik.sandberg"}
+_update_ids = itertools.count(300000000)
+
+
+# ---- fixtures and helpers ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fake_server():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def telegram(fake_server):
+    """The fake Bot API, with nothing recorded and no failure queued."""
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture
+def tg_settings(settings, telegram):
+    return settings.model_copy(update={
+        "telegram_bot_token": SecretStr(TOKEN), "telegram_webhook_secret": SecretStr(SECRET),
+        "telegram_api_base_url": telegram.base_url,
+    })
+
+
+@pytest.fixture
+def tg(tg_settings):
+    """The ASGI app with its lifespan, Telegram on (webhook mode), the test roster loaded."""
+    load_roster(tg_settings.database_url)
+    with TestClient(create_app(tg_settings)) as client:
+        yield client
+
+
+def update(name: str, *, chat_id: int = CHAT, text: str | None = None) -> dict:
+    """A captured update from tests/fixtures/telegram, with a fresh update id and this chat."""
+    body = json.loads((FIXTURES / "telegram" / f"{name}.json").read_text(encoding="utf-8"))
+    body["update_id"] = next(_update_ids)
+    query = body.get("callback_query")
+    message = body.get("message") or body.get("edited_message") or query["message"]
+    if message["chat"]["type"] == "private":
+        message["chat"]["id"] = chat_id
+        (query or message)["from"]["id"] = chat_id
+    if text is not None:
+        message["text"] = text
+    return body
+
+
+def post(client, body: dict, secret: str | None = SECRET):
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    return client.post("/telegram/webhook", json=body, headers=headers)
+
+
+def send(client, body: dict) -> None:
+    resp = post(client, body)
+    assert resp.status_code == 200, resp.text
+
+
+def eventually(check, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def conversation(client, chat_id: int = CHAT) -> Conversation | None:
+    with client.app.state.services.sessions() as session:
+        return session.scalar(select(Conversation).where(Conversation.telegram_chat_id == chat_id))
+
+
+def delivery(client, conversation_id: str, seq: int) -> Delivery | None:
+    with client.app.state.services.sessions() as session:
+        return session.scalar(select(Delivery).join(Message, Message.id == Delivery.message_id)
+                              .where(Message.conversation_id == conversation_id, Message.seq == seq))
+
+
+def final_delivery(client, conversation_id: str, seq: int) -> Delivery:
+    def check():
+        row = delivery(client, conversation_id, seq)
+        return row if row is not None and row.state != "pending" else None
+    return eventually(check, f"a final delivery state for message {seq}")
+
+
+def settled(client) -> None:
+    """Wait until every outgoing message so far has left the pending state."""
+    def check():
+        with client.app.state.services.sessions() as session:
+            return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "pending")) == 0
+    eventually(check, "pending deliveries to settle")
+
+
+def claimed_handoff(client, telegram, settings) -> tuple[str, dict, str]:
+    """A Telegram resident handed to a bygglov official who has claimed the chat."""
+    send(client, update("start"))
+    conv_id = eventually(lambda: conversation(client), "the conversation").id
+    answer = client.post("/internal/handoffs", headers=internal_headers(settings),
+                         json={"conversation_id": conv_id, "topic": "bygglov", "question": "altan"})
+    assert answer.status_code == 200, answer.text
+    name = answer.json()["official"]["name"]
+    headers = login(client, USERNAMES[name])
+    item = next(q for q in client.get("/api/console/queue", headers=headers).json() if q["conversation_id"] == conv_id)
+    assert item["channel"] == "telegram"
+    assert client.post(f"/api/console/handoffs/{item['handoff_id']}/claim", headers=headers).status_code == 204
+    telegram.wait_for(lambda: f"Du pratar nu med {name}, bygglovshandläggare." in telegram.texts(CHAT), what="claimed")
+    settled(client)
+    return conv_id, headers, name
+
+
+def official_reply(client, conv_id: str, headers: dict, text: str) -> dict:
+    resp = client.post(f"/api/console/conversations/{conv_id}/messages", headers=headers, json={"text": text})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+# ---- the whole path, with the real Rasa server --------------------------------------------------
+
+@pytest.mark.e2e
+def test_whole_handoff_over_telegram_with_real_rasa(tmp_path, telegram):
+    stack = start_stack(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET,
+                        TELEGRAM_API_BASE_URL=telegram.base_url)
+    base = f"http://127.0.0.1:{stack.handoff_port}"
+    rasa = f"http://127.0.0.1:{stack.rasa_port}"
+    try:
+        with httpx.Client(base_url=base, timeout=60) as http, httpx.Client(base_url=base, timeout=60) as console:
+            def sent_since(mark: int, predicate, what: str):
+                return telegram.wait_for(lambda: next(
+                    (c for c in telegram.sent("sendMessage", chat_id=CHAT)[mark:] if predicate(c)), None), what=what)
+
+            def mark() -> int:
+                return len(telegram.sent("sendMessage", chat_id=CHAT))
+
+            # /start: a greeting in Swedish that says who answers and what not to write
+            m = mark()
+            send(http, update("start"))
+            greeting = sent_since(m, lambda c: "personnummer" in c.params["text"], "the greeting").params["text"]
+            assert "Exempelby kommun" in greeting and "automatisk assistent" in greeting and "hälsa" in greeting
+
+            # a bygglov question: the real Rasa answers, with its buttons as an inline keyboard
+            m = mark()
+            send(http, update("private_text", text="behöver jag bygglov för att bygga en altan"))
+            answer = sent_since(m, lambda c: "bygglov" in c.params["text"].lower(), "the bot's answer")
+            keyboard = answer.params["reply_markup"]["inline_keyboard"]
+            assert any(b["callback_data"] == "/request_human" for row in keyboard for b in row)
+
+            # /person: the action server asks the switchboard for a person, who is named
+            m = mark()
+            send(http, update("person"))
+            named = sent_since(m, lambda c: c.params["text"].startswith("Jag kopplar dig till "), "a named official")
+            name = named.params["text"].removeprefix("Jag kopplar dig till ").split(",")[0]
+            assert name in USERNAMES and "bygglovshandläggare" in named.params["text"]
+
+            # the official claims and replies; the reply carries the official's name and title
+            me = console.post("/api/console/login", json={"username": USERNAMES[name], "password": PASSWORD}).json()
+            csrf = {"X-CSRF-Token": me["csrf_token"]}
+            item = next(q for q in console.get("/api/console/queue").json() if q["channel"] == "telegram")
+            conv = item["conversation_id"]
+            assert item["topic"] == "bygglov"
+            m = mark()
+            assert console.post(f"/api/console/handoffs/{item['handoff_id']}/claim", headers=csrf).status_code == 204
+            sent_since(m, lambda c: c.params["text"] == f"Du pratar nu med {name}, bygglovshandläggare.", "claimed")
+            m = mark()
+            reply = "Hej! Hur stor blir altanen, och hur högt över marken?"
+            assert console.post(f"/api/console/conversations/{conv}/messages", headers=csrf,
+                                json={"text": reply}).status_code == 201
+            sent_since(m, lambda c: c.params["text"] == f"{name}, bygglovshandläggare:\n{reply}", "the official's reply")
+
+            # the resident's next message reaches the official, and Rasa never sees it
+            before = httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()
+            send(http, update("private_text", text="ungefär 20 kvadratmeter"))
+            transcript = console.get(f"/api/console/conversations/{conv}/messages").json()
+            assert transcript[-1]["author"] == "resident" and transcript[-1]["text"] == "ungefär 20 kvadratmeter"
+            after = httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()
+            assert len(after["events"]) == len(before["events"]) and after["paused"] is True
+
+            # back to the bot: the next question is answered by Rasa again
+            m = mark()
+            assert console.post(f"/api/console/conversations/{conv}/return-to-bot", headers=csrf).status_code == 204
+            sent_since(m, lambda c: c.params["text"].startswith("Nu svarar den automatiska assistenten igen"), "returned")
+            m = mark()
+            send(http, update("private_text", text="hur lång tid tar ett bygglov"))
+            transcript = console.get(f"/api/console/conversations/{conv}/messages").json()
+            assert transcript[-1]["author"] == "bot", transcript[-1]
+            sent_since(m, lambda c: c.params["text"] == transcript[-1]["text"], "the bot's next answer")
+
+            # the button under the first answer asks for a person again: the same official, by continuity
+            m = mark()
+            press = update("callback_query")
+            press["callback_query"]["message"].update(
+                text=answer.params["text"],
+                reply_markup=answer.params["reply_markup"])
+            send(http, press)
+            assert telegram.sent("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
+            sent_since(m, lambda c: c.params["text"].startswith(f"Jag kopplar dig till {name}, "), "the same official")
+
+            # /avsluta: the resident leaves, the handoff closes as abandoned
+            m = mark()
+            send(http, update("avsluta"))
+            sent_since(m, lambda c: c.params["text"].startswith(f"Du har avslutat samtalet med {name}."), "left")
+            assert all(q["conversation_id"] != conv for q in console.get("/api/console/queue").json())
+
+            # /samtal: the whole conversation as a text file, with names and times
+            send(http, update("samtal"))
+            document = telegram.wait_for(lambda: telegram.sent("sendDocument", chat_id=CHAT), what="the file")[-1]
+            content = document.files["document"][1].decode("utf-8")
+            assert reply in content and f"{name}, bygglovshandläggare:" in content and "ungefär 20 kvadratmeter" in content
+
+        engine = make_engine(stack.database_url)
+        with make_sessionmaker(engine)() as session:
+            handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == conv).order_by(Handoff.id)).all()
+            assert [h.outcome for h in handoffs] == ["returned_to_bot", "abandoned"]
+            states = session.scalars(select(Delivery.state).join(Message, Message.id == Delivery.message_id)
+                                     .where(Message.conversation_id == conv)).all()
+        engine.dispose()
+        assert states and set(states) == {"sent"}
+    finally:
+        stack.stop()
+
+
+# ---- the webhook's door -----------------------------------------------------------------------
+
+def test_webhook_refuses_missing_or_wrong_secret(tg, telegram):
+    for secret in (None, "", "wrong-secret-0123456789abcdef", SECRET[:-1], SECRET + "x"):
+        assert post(tg, update("private_text"), secret=secret).status_code == 403
+    assert conversation(tg) is None
+    assert telegram.all_calls("sendMessage") == []
+
+    send(tg, update("private_text"))  # the right secret opens the door
+    assert conversation(tg) is not None
+
+
+def test_channel_is_off_without_a_bot_token(settings, telegram):
+    load_roster(settings.database_url)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        assert post(client, update("start")).status_code == 404
+    assert telegram.calls == []
+
+
+def test_unreachable_telegram_does_not_stop_the_service(tg_settings):
+    unreachable = tg_settings.model_copy(update={"telegram_api_base_url": "http://127.0.0.1:9/bot"})
+    load_roster(unreachable.database_url)
+    with TestClient(create_app(unreachable)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.post("/api/conversations", json={}).status_code == 201  # the web chat works
+        assert post(client, update("start")).status_code == 503  # Telegram will send the update again
+
+
+def test_webhook_mode_without_a_secret_stops_start_up(settings, telegram):
+    no_secret = settings.model_copy(update={"telegram_bot_token": SecretStr(TOKEN),
+                                            "telegram_api_base_url": telegram.base_url})
+    with pytest.raises(TelegramSetupError, match="TELEGRAM_WEBHOOK_SECRET"):
+        with TestClient(create_app(no_secret)):
+            pass
+
+
+# ---- what residents send ----------------------------------------------------------------------
+
+def test_start_greets_in_plain_swedish_and_is_delivered(tg, telegram):
+    send(tg, update("start"))
+    greeting = telegram.wait_for(lambda: telegram.texts(CHAT), what="the greeting")[0]
+    assert greeting.startswith("Hej! Här kan du ställa frågor till Exempelby kommun.")
+    assert "personnummer" in greeting and "hälsa" in greeting and "/person" in greeting
+    conv = conversation(tg)
+    assert final_delivery(tg, conv.id, 1).state == "sent"
+
+
+def test_button_press_is_answered_and_stored_with_its_title(tg, telegram):
+    press = update("callback_query")
+    send(tg, press)
+    assert telegram.sent("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
+    with tg.app.state.services.sessions() as session:
+        first = session.scalar(select(Message).where(Message.conversation_id == conversation(tg).id, Message.seq == 1))
+    assert first.author == Author.resident and first.text == "Prata med en person"
+
+
+def test_sticker_photo_and_edit_get_a_polite_reply(tg, telegram):
+    send(tg, update("sticker"))
+    telegram.wait_for(lambda: any("Klistermärket som du skickade" in t for t in telegram.texts(CHAT)), what="sticker")
+    send(tg, update("photo"))
+    telegram.wait_for(lambda: any("Bilden som du skickade" in t for t in telegram.texts(CHAT)), what="photo")
+    send(tg, update("edited_message"))
+    telegram.wait_for(lambda: any("Den ändringen kan vi inte se" in t for t in telegram.texts(CHAT)), what="edit")
+    with tg.app.state.services.sessions() as session:
+        stored = session.scalars(select(Message).where(Message.conversation_id == conversation(tg).id)).all()
+    assert all(m.author == Author.system for m in stored)  # nothing went to Rasa, nothing was taken as text
+
+
+def test_official_sees_that_a_sticker_could_not_be_shown(tg, telegram, tg_settings):
+    conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
+    send(tg, update("sticker"))
+    transcript = tg.get(f"/api/console/conversations/{conv_id}/messages", headers=headers).json()
+    assert transcript[-1]["author"] == "system" and "Klistermärket" in transcript[-1]["text"]
+    telegram.wait_for(lambda: transcript[-1]["text"] in telegram.texts(CHAT), what="the resident's copy")
+
+
+def test_group_chat_is_refused_and_nothing_is_stored(tg, telegram):
+    send(tg, update("group_message"))
+    refusal = telegram.wait_for(lambda: telegram.texts(GROUP), what="the refusal")[0]
+    assert "privata" in refusal
+    telegram.wait_for(lambda: telegram.sent("leaveChat", chat_id=GROUP), what="leaving the group")
+    with tg.app.state.services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Conversation)) == 0
+        assert session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_resident_leaves_the_official_with_avsluta(tg, telegram, tg_settings):
+    conv_id, headers, name = claimed_handoff(tg, telegram, tg_settings)
+    send(tg, update("avsluta"))
+    telegram.wait_for(lambda: f"Du har avslutat samtalet med {name}. Skriv igen om du har fler frågor."
+                      in telegram.texts(CHAT), what="the goodbye")
+    with tg.app.state.services.sessions() as session:
+        handoff = session.scalar(select(Handoff).where(Handoff.conversation_id == conv_id))
+        assert handoff.outcome == "abandoned" and handoff.closed_at is not None
+        assert session.get(Conversation, conv_id).state == "closed"
+        assert session.scalar(select(AuditEvent).where(AuditEvent.action == "resident_left")).actor == "resident"
+    assert all(q["conversation_id"] != conv_id for q in tg.get("/api/console/queue", headers=headers).json())
+
+    send(tg, update("avsluta"))  # nothing open any more: told so, nothing stored
+    telegram.wait_for(lambda: any("inget samtal med en person" in t for t in telegram.texts(CHAT)), what="nothing")
+
+
+def test_samtal_sends_the_whole_conversation_as_a_text_file(tg, telegram, tg_settings):
+    conv_id, headers, name = claimed_handoff(tg, telegram, tg_settings)
+    send(tg, update("private_text", text="Min altan blir 20 kvadratmeter."))
+    official_reply(tg, conv_id, headers, "Då behöver du inget bygglov.")
+    send(tg, update("samtal"))
+    call = telegram.wait_for(lambda: telegram.sent("sendDocument", chat_id=CHAT), what="the file")[0]
+    filename, data = call.files["document"]
+    content = data.decode("utf-8")
+    assert filename.endswith(".txt") and call.params["caption"]
+    assert "Exempelby kommun" in content.splitlines()[0]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d Du:\n    Min altan blir 20 kvadratmeter\.", content)
+    assert f"{name}, bygglovshandläggare:\n    Då behöver du inget bygglov." in content
+    assert f"Kommunen:\n    Du pratar nu med {name}, bygglovshandläggare." in content
+
+
+# ---- delivery the official can trust ----------------------------------------------------------
+
+def test_official_reply_carries_name_and_title(tg, telegram, tg_settings):
+    conv_id, headers, name = claimed_handoff(tg, telegram, tg_settings)
+    sent = official_reply(tg, conv_id, headers, "Hej! Hur stor blir altanen?")
+    assert final_delivery(tg, conv_id, sent["seq"]).state == "sent"
+    assert f"{name}, bygglovshandläggare:\nHej! Hur stor blir altanen?" in telegram.texts(CHAT)
+
+
+def test_rate_limited_reply_is_sent_once_after_retry_after(tg, telegram, tg_settings):
+    conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
+    telegram.fail_next("sendMessage", 429)
+    sent = official_reply(tg, conv_id, headers, "Altanen behöver inget bygglov om den är låg.")
+    row = final_delivery(tg, conv_id, sent["seq"])
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert "RetryAfter" in row.last_error
+    tries = [c for c in telegram.all_calls("sendMessage") if "Altanen behöver" in c.params.get("text", "")]
+    assert [c.ok for c in tries] == [False, True]  # delivered once
+
+
+def test_network_error_is_retried_with_back_off(tg, telegram, tg_settings):
+    conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
+    tg.app.state.services.channels["telegram"].backoff_seconds = 0.05
+    telegram.fail_next("sendMessage", 502)
+    sent = official_reply(tg, conv_id, headers, "Jag kollar och återkommer.")
+    row = final_delivery(tg, conv_id, sent["seq"])
+    assert (row.state, row.attempts) == ("sent", 2) and "NetworkError" in row.last_error
+
+
+def test_delivery_fails_after_a_bounded_number_of_tries(tg, telegram, tg_settings):
+    conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
+    channel = tg.app.state.services.channels["telegram"]
+    channel.backoff_seconds = 0.01
+    for _ in range(channel.max_attempts + 1):
+        telegram.fail_next("sendMessage", 502)
+    sent = official_reply(tg, conv_id, headers, "Hej igen.")
+    row = final_delivery(tg, conv_id, sent["seq"])
+    assert (row.state, row.attempts) == ("failed", channel.max_attempts) and "Bad Gateway" in row.last_error
+    assert len([c for c in telegram.all_calls("sendMessage") if "Hej igen." in c.params.get("text", "")]) == 5
+
+
+def test_blocked_bot_marks_delivery_blocked_without_retrying(tg, telegram, tg_settings):
+    conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
+    telegram.fail_next("sendMessage", 403)
+    sent = official_reply(tg, conv_id, headers, "Är du kvar?")
+    row = final_delivery(tg, conv_id, sent["seq"])
+    assert (row.state, row.attempts) == ("blocked", 1)
+    assert "blocked by the user" in row.last_error
+    assert len([c for c in telegram.all_calls("sendMessage") if "Är du kvar?" in c.params.get("text", "")]) == 1
+
+
+def test_long_answer_is_split_at_sentence_boundaries(tg, telegram):
+    send(tg, update("start"))
+    conv_id = conversation(tg).id
+    settled(tg)
+    sentence = "Du kan bygga en altan utan bygglov om den är lägre än 1,8 meter."
+    text = " ".join([sentence] * 80)  # about 5,200 characters
+    assert len(text) > MAX_CHARS
+    services = tg.app.state.services
+    outbox = service.Outbox()
+    with services.sessions() as session, session.begin():
+        msg = service.append_message(session, session.get(Conversation, conv_id), Author.bot, text, outbox=outbox,
+                                     buttons=[{"title": "Prata med en person", "payload": "/request_human"}])
+        seq = msg.seq
+    tg.portal.call(services.publish, outbox)  # as the switchboard does after every commit
+    assert final_delivery(tg, conv_id, seq).state == "sent"
+    parts = [c for c in telegram.sent("sendMessage", chat_id=CHAT) if c.params["text"].startswith(sentence)]
+    assert len(parts) == 2
+    assert all(len(c.params["text"]) <= MAX_CHARS and c.params["text"].endswith(".") for c in parts)
+    assert " ".join(c.params["text"] for c in parts) == text
+    assert "reply_markup" not in parts[0].params and parts[1].params["reply_markup"]["inline_keyboard"]
+
+
+def test_split_text_cuts_between_words_when_a_sentence_is_too_long():
+    assert split_text("Kort svar.") == ["Kort svar."]
+    words = " ".join(["altan"] * 2000)  # one 12,000-character sentence
+    parts = split_text(words)
+    assert all(len(p) <= MAX_CHARS for p in parts) and " ".join(parts) == words
+    emoji = "🙂" * 3000  # 6,000 UTF-16 units, Telegram's measure
+    parts = split_text(emoji)
+    assert "".join(parts) == emoji and all(len(p.encode("utf-16-le")) // 2 <= MAX_CHARS for p in parts)
+
+
+# ---- the operator's commands ------------------------------------------------------------------
+
+def test_webhook_command_registers_the_url_with_the_secret(telegram, monkeypatch, capsys):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", telegram.base_url)
+    url = "https://chatt.exempelby.example/telegram/webhook"
+    assert cli.main(["telegram-webhook", url]) == 0
+    call = telegram.sent("setWebhook")[-1]
+    assert call.params["url"] == url and call.params["secret_token"] == SECRET
+    assert {"message", "callback_query", "edited_message"} <= set(call.params["allowed_updates"])
+    assert url in capsys.readouterr().out
+
+    assert cli.main(["telegram-webhook", "http://chatt.exempelby.example/telegram/webhook"]) == 1
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "secret")
+    assert cli.main(["telegram-webhook", url]) == 1
+    assert "TELEGRAM_WEBHOOK_SECRET" in capsys.readouterr().err
+    assert len(telegram.sent("setWebhook")) == 1
+
+    assert cli.main(["telegram-webhook", "--delete"]) == 0
+    assert telegram.sent("deleteWebhook")
+
+
+def test_polling_mode_runs_the_same_handlers(tg_settings, telegram):
+    load_roster(tg_settings.database_url)
+    telegram.queue_update(update("start"))
+    with TestClient(create_app(tg_settings, telegram_polling=True)) as client:
+        telegram.wait_for(lambda: any("personnummer" in t for t in telegram.texts(CHAT)), what="the greeting")
+        assert post(client, update("start")).status_code == 404  # no webhook route while polling
+    assert telegram.sent("deleteWebhook")  # polling and a webhook cannot both be on
