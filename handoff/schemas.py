@@ -63,7 +63,7 @@ class HandoffRequest(BaseModel):
 
 
 class HandoffAnswer(BaseModel):
-    handoff_id: int
+    handoff_id: int | None
     status: str = Field(description="assigned | after_hours | already_open | nobody")
     official: OfficialBrief | None
     queue_position: int

@@ -178,7 +178,7 @@ def open_handoff(session: Session, conversation_id: str) -> Handoff | None:
 
 @dataclass
 class HandoffResult:
-    handoff: Handoff
+    handoff: Handoff | None  # None: nobody at all can take it (an empty roster); the bot keeps the chat
     official: Official | None
     already_open: bool
     queue_position: int
@@ -273,7 +273,11 @@ def request_handoff(
         routing.RouteRequest(topic=topic_key, language=conv.language, previous_official_id=_previous_official(session, conv)),
         _snapshots(session), local_now=local_now, service_time=service_time, contact_centre_unit=contact_centre_unit,
     )
-    official = session.get(Official, decision.official_id) if decision.official_id else None
+    if decision.official_id is None:
+        audit(session, actor, "handoff_unroutable", conversation_id=conv.id, topic=topic_key,
+              candidates=list(decision.candidates))
+        return HandoffResult(None, None, False, 0, None, None)
+    official = session.get(Official, decision.official_id)
     answer_by = decision.answer_by.astimezone(timezone.utc).replace(tzinfo=None) if decision.answer_by else None
     handoff = Handoff(
         conversation_id=conv.id, topic=topic_key or "kontakt", question=question[:MAX_MESSAGE_CHARS],

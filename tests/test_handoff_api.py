@@ -115,3 +115,16 @@ def test_pages_are_served(client):
     console = client.get("/console")
     assert console.status_code == 200 and "console.js" in console.text
     assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_with_nobody_on_the_roster_the_bot_keeps_the_chat(settings):
+    from fastapi.testclient import TestClient
+
+    from handoff.app import create_app
+
+    with TestClient(create_app(settings)) as empty:  # no roster loaded
+        conv_id, headers = open_conversation(empty)
+        answer = empty.post("/internal/handoffs", json={"conversation_id": conv_id, "topic": "bygglov"},
+                            headers=internal_headers(settings)).json()
+        assert answer["status"] == "nobody" and answer["official"] is None and answer["handoff_id"] is None
+        assert empty.get(f"/api/conversations/{conv_id}", headers=headers).json()["state"] == "bot"

@@ -30,12 +30,12 @@ async def request_handoff(body: HandoffRequest, svc: Services = Depends(services
         official = result.official
         if result.already_open:
             status = "already_open"
-        elif official is None:
+        elif result.handoff is None:
             status = "nobody"
         else:
             status = "after_hours" if result.handoff.after_hours else "assigned"
         answer = HandoffAnswer(
-            handoff_id=result.handoff.id, status=status,
+            handoff_id=result.handoff.id if result.handoff else None, status=status,
             official={"id": official.id, "name": official.name, "title": official.title} if official else None,
             queue_position=result.queue_position, expected_wait_minutes=result.expected_wait_minutes,
             answer_by=result.answer_by_local,
