@@ -431,6 +431,31 @@ def queue_for(session: Session, official: Official) -> list[Handoff]:
     return sorted(mine, key=lambda h: (h.official_id != official.id, h.requested_at))
 
 
+def _reroute(session: Session, handoff: Handoff, *, excluded_id: int, local_now: datetime,
+             service_time: timedelta, contact_centre_unit: str) -> routing.Decision:
+    """Route the handoff again as if the excluded official were not on the roster."""
+    return routing.route(
+        routing.RouteRequest(topic=handoff.topic, language=handoff.conversation.language),
+        [s for s in _snapshots(session) if s.id != excluded_id],
+        local_now=local_now, service_time=service_time, contact_centre_unit=contact_centre_unit,
+    )
+
+
+def _record_move(session: Session, handoff: Handoff, decision: routing.Decision, *, rule: str, action: str,
+                 from_id: int, text_key: str, outbox: Outbox, now: datetime, **text_values: str) -> None:
+    """Store why the chat moved, and tell the resident who has it now."""
+    successor = session.get(Official, decision.official_id) if decision.official_id else None
+    session.add(RoutingDecision(handoff_id=handoff.id, rule=f"{rule}:{decision.rule}",
+                                chosen_official_id=decision.official_id, candidates=list(decision.candidates)))
+    if successor is not None:
+        successor.last_assigned_at = now
+        append_message(session, handoff.conversation, Author.system,
+                       texts.text(text_key, namn=successor.name, titel=successor.title, **text_values), outbox=outbox)
+    audit(session, "system", action, conversation_id=handoff.conversation_id, handoff_id=handoff.id,
+          from_official_id=from_id, to_official_id=decision.official_id)
+    outbox.queue_changed(handoff.conversation_id)
+
+
 def reassign_from(
     session: Session, official_id: int, *, tz: ZoneInfo, service_time: timedelta, contact_centre_unit: str,
     outbox: Outbox | None = None,
@@ -438,37 +463,24 @@ def reassign_from(
     """An official has left: every open chat they had goes to a colleague, and the resident is told who."""
     outbox = outbox or Outbox()
     leaver = session.get(Official, official_id)
-    moved = []
     now = utcnow()
     local_now = now.replace(tzinfo=timezone.utc).astimezone(tz)
-    for handoff in session.scalars(
+    moved = session.scalars(
         select(Handoff).where(Handoff.official_id == official_id, Handoff.closed_at.is_(None))
-    ).all():
-        conv = handoff.conversation
-        decision = routing.route(
-            routing.RouteRequest(topic=handoff.topic, language=conv.language),
-            [s for s in _snapshots(session) if s.id != official_id],
-            local_now=local_now, service_time=service_time, contact_centre_unit=contact_centre_unit,
-        )
-        successor = session.get(Official, decision.official_id) if decision.official_id else None
+    ).all()
+    for handoff in moved:
+        decision = _reroute(session, handoff, excluded_id=official_id, local_now=local_now,
+                            service_time=service_time, contact_centre_unit=contact_centre_unit)
         handoff.official_id = decision.official_id
         handoff.claimed_at = None
         handoff.assigned_at = now
         handoff.after_hours = decision.after_hours
         handoff.answer_by = decision.answer_by.astimezone(timezone.utc).replace(tzinfo=None) if decision.answer_by else None
-        conv.state = ConversationState.waiting
-        session.add(RoutingDecision(handoff_id=handoff.id, rule=f"reassign:{decision.rule}",
-                                    chosen_official_id=decision.official_id, candidates=list(decision.candidates)))
-        if successor is not None:
-            successor.last_assigned_at = now
-            append_message(session, conv, Author.system, texts.text(
-                "reassigned_left", gammal=leaver.name, namn=successor.name, titel=successor.title), outbox=outbox)
-        audit(session, "system", "reassigned", conversation_id=conv.id, handoff_id=handoff.id,
-              from_official_id=official_id, to_official_id=decision.official_id)
-        outbox.queue_changed(conv.id)
-        moved.append(handoff)
+        handoff.conversation.state = ConversationState.waiting
+        _record_move(session, handoff, decision, rule="reassign", action="reassigned", from_id=official_id,
+                     text_key="reassigned_left", outbox=outbox, now=now, gammal=leaver.name)
     session.flush()
-    return moved
+    return list(moved)
 
 
 def reassign_unclaimed(
@@ -487,13 +499,9 @@ def reassign_unclaimed(
     ).all()
     moved = []
     for handoff in stale:
-        conv = handoff.conversation
         previous_id = handoff.official_id
-        decision = routing.route(
-            routing.RouteRequest(topic=handoff.topic, language=conv.language),
-            [s for s in _snapshots(session) if s.id != previous_id],
-            local_now=local_now, service_time=service_time, contact_centre_unit=contact_centre_unit,
-        )
+        decision = _reroute(session, handoff, excluded_id=previous_id, local_now=local_now,
+                            service_time=service_time, contact_centre_unit=contact_centre_unit)
         if decision.official_id is None or decision.after_hours:
             continue  # nobody else at work: the assigned official keeps it
         won = session.execute(
@@ -504,15 +512,8 @@ def reassign_unclaimed(
         if not won:
             continue  # another replica moved it, or someone claimed it meanwhile
         session.refresh(handoff)
-        successor = session.get(Official, decision.official_id)
-        successor.last_assigned_at = now
-        session.add(RoutingDecision(handoff_id=handoff.id, rule=f"unclaimed:{decision.rule}",
-                                    chosen_official_id=successor.id, candidates=list(decision.candidates)))
-        append_message(session, conv, Author.system,
-                       texts.text("reassigned_timeout", namn=successor.name, titel=successor.title), outbox=outbox)
-        audit(session, "system", "reassigned_unclaimed", conversation_id=conv.id, handoff_id=handoff.id,
-              from_official_id=previous_id, to_official_id=successor.id)
-        outbox.queue_changed(conv.id)
+        _record_move(session, handoff, decision, rule="unclaimed", action="reassigned_unclaimed",
+                     from_id=previous_id, text_key="reassigned_timeout", outbox=outbox, now=now)
         moved.append(handoff)
     session.flush()
     return moved

@@ -39,6 +39,16 @@ async def _until_closed(ws: WebSocket) -> None:
             await ws.receive_text()
 
 
+async def _next(queue: asyncio.Queue, closed: asyncio.Task) -> dict | None:
+    """The next event, or None once the client has gone."""
+    getter = asyncio.create_task(queue.get())
+    done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+    if getter not in done:
+        getter.cancel()
+        return None
+    return getter.result()
+
+
 async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -> None:
     """Backlog after subscribing (nothing falls between), then live events in sequence."""
     svc = ws.app.state.services
@@ -57,13 +67,7 @@ async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -
                     await ws.send_json({"type": "state", "conversation_id": conversation_id, "state": conv.state})
 
             await send_from_db()
-            while not closed.done():
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                event = getter.result()
+            while (event := await _next(queue, closed)) is not None:
                 if event.get("type") == "message":
                     if event["seq"] <= last:
                         continue  # already sent from the backlog
@@ -126,13 +130,8 @@ async def console_live(ws: WebSocket):
     try:
         async with ws.app.state.services.bus.subscribe("console") as queue:
             await ws.send_json({"type": "hello"})
-            while not closed.done():
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                await ws.send_json(getter.result())
+            while (event := await _next(queue, closed)) is not None:
+                await ws.send_json(event)
     except WebSocketDisconnect:
         pass
     finally:
