@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -66,6 +67,11 @@ def create_app(settings: Settings | None = None, *, telegram_polling: bool = Fal
         version="0.1.0",
         lifespan=lifespan,
     )
+    if settings.widget_origins:
+        # The widget on the municipality's own site calls the resident API across origins;
+        # residents carry a secret header, never cookies, so no credentials are allowed.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.widget_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-Resident-Secret"], allow_credentials=False)
     app.include_router(residents.router)
     app.include_router(console.router)
     app.include_router(internal.router)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     rasa_timeout_seconds: float = 30.0
     session_hours: int = 10
     cookie_secure: bool = False
+    # web sites (origins) allowed to embed the chat widget, e.g. https://www.exempelby.se
+    widget_origins: list[str] = []
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str | None = None

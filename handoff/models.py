@@ -70,6 +70,9 @@ class Conversation(Base):
     language: Mapped[str] = mapped_column(String(8), default="sv")
     topic: Mapped[str | None] = mapped_column(String(64), default=None)
     last_seq: Mapped[int] = mapped_column(default=0)
+    # "is typing" shown to the other side until these times (kept in the database: any replica answers)
+    resident_typing_until: Mapped[datetime | None] = mapped_column(default=None)
+    official_typing_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -53,6 +53,7 @@ class ConversationRead(BaseModel):
     official: OfficialBrief | None = None
     queue_position: int | None = None
     expected_wait_minutes: int | None = None
+    official_typing: bool = False
 
 
 class HandoffRequest(BaseModel):
@@ -103,6 +104,7 @@ class QueueItem(BaseModel):
     answer_by: datetime | None
     requested_at: datetime
     waiting_seconds: int
+    resident_typing: bool = False
 
 
 class ReplyIn(BaseModel):

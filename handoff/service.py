@@ -155,6 +155,23 @@ def append_message(
     return msg
 
 
+TYPING_FOR = timedelta(seconds=5)
+
+
+def mark_typing(session: Session, conv: Conversation, who: str, *, outbox: Outbox, name: str | None = None) -> None:
+    """The other side sees "skriver ..." for a few seconds, live and on its next poll."""
+    until = utcnow() + TYPING_FOR
+    session.execute(update(Conversation).where(Conversation.id == conv.id).values(
+        **({"resident_typing_until": until} if who == "resident" else {"official_typing_until": until})))
+    event = {"type": "typing", "who": who, "conversation_id": conv.id, "name": name}
+    outbox.events.append((f"conversation:{conv.id}", event))
+    outbox.events.append(("console", event))
+
+
+def is_typing(until: datetime | None) -> bool:
+    return until is not None and until > utcnow()
+
+
 def messages_after(session: Session, conversation_id: str, after: int = 0, limit: int = 500) -> list[Message]:
     return list(
         session.scalars(

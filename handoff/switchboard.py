@@ -35,6 +35,17 @@ class Channel(Protocol):
     async def deliver(self, message: dict) -> None: ...
 
 
+def _unique_buttons(buttons: list[dict]) -> list[dict]:
+    """Rasa repeats a response's buttons when a custom action sends it: keep each once."""
+    seen, unique = set(), []
+    for b in buttons:
+        key = (b.get("title", ""), b.get("payload", ""))
+        if key not in seen:
+            seen.add(key)
+            unique.append({"title": key[0], "payload": key[1]})
+    return unique
+
+
 @dataclass
 class Switchboard:
     settings: Settings
@@ -101,7 +112,7 @@ class Switchboard:
             for reply in replies:
                 if not reply.get("text"):
                     continue
-                buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")} for b in reply.get("buttons") or []]
+                buttons = _unique_buttons(reply.get("buttons") or [])
                 msg = service.append_message(session, conv, author, reply["text"], buttons=buttons or None, outbox=outbox)
                 stored.append(service.message_dict(msg))
         await self.publish(outbox)

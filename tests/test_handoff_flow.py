@@ -184,3 +184,32 @@ def test_console_websocket_announces_a_new_chat(client, settings):
         conv_id, _, _ = hand_off(client, settings)
         event = ws.receive_json()
         assert event == {"type": "queue", "conversation_id": conv_id}
+
+
+def test_typing_is_shown_both_ways(client, settings):
+    conv_id, resident, answer = hand_off(client, settings)
+    me = login(client, USERNAMES[answer["official"]["name"]])
+    client.post(f"/api/console/handoffs/{answer['handoff_id']}/claim", headers=me)
+    assert client.get(f"/api/conversations/{conv_id}", headers=resident).json()["official_typing"] is False
+    assert client.post(f"/api/console/conversations/{conv_id}/typing", headers=me).status_code == 204
+    assert client.get(f"/api/conversations/{conv_id}", headers=resident).json()["official_typing"] is True
+    assert client.post(f"/api/conversations/{conv_id}/typing", headers=resident).status_code == 204
+    item = next(q for q in client.get("/api/console/queue", headers=me).json() if q["conversation_id"] == conv_id)
+    assert item["resident_typing"] is True
+    colleague = login(client, ({"anna.holm", "erik.sandberg"} - {USERNAMES[answer["official"]["name"]]}).pop())
+    assert client.post(f"/api/console/conversations/{conv_id}/typing", headers=colleague).status_code == 403
+
+
+def test_widget_may_be_embedded_only_on_listed_sites(settings):
+    from conftest import load_roster
+
+    load_roster(settings.database_url)
+    allowed = settings.model_copy(update={"widget_origins": ["https://www.exempelby.example"]})
+    with TestClient(create_app(allowed)) as c:
+        ok = c.options("/api/conversations", headers={"Origin": "https://www.exempelby.example",
+                                                      "Access-Control-Request-Method": "POST",
+                                                      "Access-Control-Request-Headers": "x-resident-secret"})
+        assert ok.headers.get("access-control-allow-origin") == "https://www.exempelby.example"
+        other = c.options("/api/conversations", headers={"Origin": "https://evil.example",
+                                                         "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers

@@ -40,7 +40,7 @@ def test_resident_bot_official_and_back(stack):
         assert [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]
         answer = out["messages"][1]["text"]
         assert "bygglov" in answer.lower() and "{" not in answer  # placeholders filled from municipality.yml
-        assert any(b["payload"] == "/request_human" for b in out["messages"][1]["buttons"])
+        assert [b["payload"] for b in out["messages"][1]["buttons"]] == ["/request_human"]
         stored = resident.get(f"/api/conversations/{conv}/messages", headers=headers).json()["messages"]
         assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))
 

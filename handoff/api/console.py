@@ -93,6 +93,7 @@ def queue(row: ConsoleSession = Depends(console_session), svc: Services = Depend
                 mine=h.official_id == official.id, claimed=h.claimed_at is not None, after_hours=h.after_hours,
                 answer_by=h.answer_by, requested_at=h.requested_at,
                 waiting_seconds=int((now - h.requested_at).total_seconds()),
+                resident_typing=service.is_typing(h.conversation.resident_typing_until),
             )
             for h in service.queue_for(session, official)
         ]
@@ -159,3 +160,15 @@ async def return_to_bot(conversation_id: str, row: ConsoleSession = Depends(cons
 async def close(conversation_id: str, body: CloseIn, row: ConsoleSession = Depends(console_session),
                 svc: Services = Depends(services)):
     await _act(svc, row, lambda s, o, box: service.close(s, conversation_id, o, body.outcome, outbox=box))
+
+
+@router.post("/conversations/{conversation_id}/typing", status_code=204)
+async def typing(conversation_id: str, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
+    """The official is writing: the resident sees it for a few seconds."""
+    def mark(session, official, outbox):
+        handoff = service.open_handoff(session, conversation_id)
+        if handoff is None or handoff.official_id != official.id:
+            raise service.Forbidden
+        service.mark_typing(session, handoff.conversation, "official", outbox=outbox, name=official.name)
+
+    await _act(svc, row, mark)

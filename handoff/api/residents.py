@@ -33,7 +33,8 @@ def read_conversation(
 ):
     conv = _conversation(session, conversation_id, x_resident_secret)
     handoff = service.open_handoff(session, conv.id)
-    out = ConversationRead(id=conv.id, channel=conv.channel, state=conv.state, topic=conv.topic, last_seq=conv.last_seq)
+    out = ConversationRead(id=conv.id, channel=conv.channel, state=conv.state, topic=conv.topic, last_seq=conv.last_seq,
+                           official_typing=service.is_typing(conv.official_typing_until))
     if handoff is not None and handoff.official is not None:
         out.official = OfficialBrief(name=handoff.official.name, title=handoff.official.title)
         if handoff.claimed_at is None:
@@ -65,3 +66,14 @@ async def send_message(
     except BadMessage as exc:
         raise HTTPException(exc.status, str(exc)) from None
     return MessagesOut(state=state, messages=messages)
+
+
+@router.post("/{conversation_id}/typing", status_code=204)
+async def typing(conversation_id: str, x_resident_secret: str | None = Header(default=None),
+                 svc: Services = Depends(services)):
+    """The resident is writing: the official sees it for a few seconds."""
+    outbox = service.Outbox()
+    with svc.sessions() as session, session.begin():
+        conv = _conversation(session, conversation_id, x_resident_secret)
+        service.mark_typing(session, conv, "resident", outbox=outbox)
+    await svc.publish(outbox)
