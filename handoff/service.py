@@ -415,6 +415,24 @@ def close(session: Session, conversation_id: str, official: Official, outcome: O
     return handoff
 
 
+def resident_leaves(session: Session, conv: Conversation, *, outbox: Outbox) -> Handoff | None:
+    """The resident ends the talk with a person (outcome abandoned); None when no handoff is open."""
+    handoff = open_handoff(session, conv.id)
+    if handoff is None:
+        return None
+    handoff.closed_at = utcnow()
+    handoff.outcome = Outcome.abandoned
+    conv.state = ConversationState.closed
+    official = handoff.official
+    line = texts.text("left", namn=official.name) if official is not None else texts.text("left_no_name")
+    append_message(session, conv, Author.system, line, outbox=outbox)
+    audit(session, "resident", "resident_left", conversation_id=conv.id, handoff_id=handoff.id,
+          outcome=Outcome.abandoned.value)
+    outbox.queue_changed(conv.id)
+    outbox.state(conv)
+    return handoff
+
+
 def transfer(
     session: Session, conversation_id: str, official: Official, colleague_id: int, reason: str, *, outbox: Outbox
 ) -> Handoff:

@@ -86,3 +86,23 @@ def test_resident_bot_official_and_back(stack):
                             json={"text": "hur lång tid tar ett bygglov"}).json()
         assert out["state"] == "bot", out
         assert [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]
+
+
+def test_after_an_official_closes_the_chat_the_bot_answers_again(stack):
+    base = f"http://127.0.0.1:{stack.handoff_port}"
+    with httpx.Client(base_url=base, timeout=60) as resident, httpx.Client(base_url=base, timeout=60) as official:
+        opened = resident.post("/api/conversations", json={}).json()
+        conv, headers = opened["id"], {"X-Resident-Secret": opened["secret"]}
+        resident.post(f"/api/conversations/{conv}/messages", headers=headers, json={"text": "vem ska jag prata med"})
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                            json={"text": "Ja, koppla mig till en person", "payload": "/request_human"}).json()
+        named = next(m["text"] for m in out["messages"] if m["text"].startswith("Jag kopplar dig till "))
+        name = named.removeprefix("Jag kopplar dig till ").split(",")[0]
+        username = {"Linda Karlsson": "linda.karlsson", "Hassan Omar": "hassan.omar"}[name]
+        me = official.post("/api/console/login", json={"username": username, "password": PASSWORD}).json()
+        csrf = {"X-CSRF-Token": me["csrf_token"]}
+        official.post(f"/api/console/conversations/{conv}/messages", headers=csrf, json={"text": "Hej! Ring 031-390 06 00."})
+        assert official.post(f"/api/console/conversations/{conv}/close", headers=csrf,
+                             json={"outcome": "resolved"}).status_code == 204
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers, json={"text": "hej igen"}).json()
+        assert out["state"] == "bot" and [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]

@@ -159,7 +159,8 @@ async def return_to_bot(conversation_id: str, row: ConsoleSession = Depends(cons
 @router.post("/conversations/{conversation_id}/close", status_code=204)
 async def close(conversation_id: str, body: CloseIn, row: ConsoleSession = Depends(console_session),
                 svc: Services = Depends(services)):
-    await _act(svc, row, lambda s, o, box: service.close(s, conversation_id, o, body.outcome, outbox=box))
+    handoff = await _act(svc, row, lambda s, o, box: service.close(s, conversation_id, o, body.outcome, outbox=box))
+    await svc.resume_bot(conversation_id, handoff.topic)  # the next message goes to the bot, which must listen
 
 
 @router.post("/conversations/{conversation_id}/typing", status_code=204)

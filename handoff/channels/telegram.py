@@ -41,7 +41,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from .. import service, texts
 from ..config import PLACEHOLDER_SECRETS, Settings
-from ..models import Author, Conversation, ConversationState, Delivery, Message, Outcome, utcnow
+from ..models import Author, Conversation, Delivery, Message, utcnow
 from ..switchboard import BadMessage, Switchboard
 from ..timefmt import swedish_datetime
 
@@ -473,7 +473,7 @@ class TelegramChannel:
         outbox = service.Outbox()
         with self.switchboard.sessions() as session, session.begin():
             conv = service.telegram_conversation(session, chat_id)
-            handoff = resident_leaves(session, conv, outbox=outbox)
+            handoff = service.resident_leaves(session, conv, outbox=outbox)
             conversation_id, topic = conv.id, handoff.topic if handoff else None
         if handoff is None:
             self._send_later(chat_id, say("nothing_to_end"))
@@ -596,22 +596,3 @@ class TelegramChannel:
             values["attempts"] = attempts
         with self.switchboard.sessions() as session, session.begin():
             session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
-
-
-def resident_leaves(session, conv: Conversation, *, outbox: service.Outbox):
-    """Close the conversation's open handoff because the resident left (outcome abandoned); None if none is open.
-    Belongs in service.py next to close(); kept here until it moves there."""
-    handoff = service.open_handoff(session, conv.id)
-    if handoff is None:
-        return None
-    handoff.closed_at = utcnow()
-    handoff.outcome = Outcome.abandoned
-    conv.state = ConversationState.closed
-    official = handoff.official
-    line = say("left", namn=official.name) if official is not None else say("left_no_name")
-    service.append_message(session, conv, Author.system, line, outbox=outbox)
-    service.audit(session, "resident", "resident_left", conversation_id=conv.id, handoff_id=handoff.id,
-                  outcome=Outcome.abandoned.value)
-    outbox.queue_changed(conv.id)
-    outbox.state(conv)
-    return handoff
