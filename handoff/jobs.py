@@ -24,12 +24,20 @@ def check_unclaimed_once(sb: Switchboard) -> service.Outbox:
     return outbox
 
 
+STALE_DELIVERY = timedelta(minutes=2)
+
+
 async def watch_unclaimed(sb: Switchboard) -> None:
-    """Every few seconds: chats nobody claimed in time go to the next competent official."""
+    """Every few seconds: chats nobody claimed in time go to the next competent official, and
+    channel messages a stopped process left undelivered go out again."""
     while True:
         await asyncio.sleep(sb.settings.claim_check_seconds)
         try:
             outbox = await asyncio.to_thread(check_unclaimed_once, sb)
             await sb.publish(outbox)
+            for channel in sb.channels.values():
+                resend = getattr(channel, "resend_stale", None)
+                if resend is not None:
+                    await resend(STALE_DELIVERY)
         except Exception:  # keep watching; the next round tries again
-            log.exception("checking unclaimed chats failed")
+            log.exception("background check failed")

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from handoff import service
 from handoff.app import create_app
 from handoff.channels.telegram import MAX_CHARS, TelegramSetupError, split_text
 from handoff.db import make_engine, make_sessionmaker
-from handoff.models import AuditEvent, Author, Conversation, Delivery, Handoff, Message
+from handoff.models import AuditEvent, Author, Conversation, Delivery, Handoff, Message, utcnow
 
 TOKEN = "7000000001:AAF-test-token-for-the-fake-bot-api"
 SECRET = "webhook-secret_0123456789-abcdefXYZ"
@@ -482,3 +483,22 @@ def test_polling_mode_runs_the_same_handlers(tg_settings, telegram):
         telegram.wait_for(lambda: any("personnummer" in t for t in telegram.texts(CHAT)), what="the greeting")
         assert post(client, update("start")).status_code == 404  # no webhook route while polling
     assert telegram.sent("deleteWebhook")  # polling and a webhook cannot both be on
+
+
+def test_delivery_left_pending_by_a_stopped_process_is_sent_again(tg_settings, telegram):
+    """A message stored and marked pending, but never sent (the process stopped), goes out later."""
+    load_roster(tg_settings.database_url)
+    quick = tg_settings.model_copy(update={"claim_check_seconds": 0.2})
+    with TestClient(create_app(quick)) as client:
+        send(client, update("start"))
+        conv_id = eventually(lambda: conversation(client), "the conversation").id
+        settled(client)
+        with client.app.state.services.sessions() as session, session.begin():
+            conv = session.get(Conversation, conv_id)
+            msg = service.append_message(session, conv, Author.system, "Ett meddelande som fastnade.")
+            session.add(Delivery(message_id=msg.id, channel="telegram", state="pending",
+                                 updated_at=utcnow() - timedelta(minutes=5)))
+        telegram.wait_for(lambda: "Ett meddelande som fastnade." in telegram.texts(CHAT), what="the resend")
+        row = final_delivery(client, conv_id, msg.seq)
+        assert row.state == "sent" and row.attempts == 1
+        assert telegram.texts(CHAT).count("Ett meddelande som fastnade.") == 1

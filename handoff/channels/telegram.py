@@ -532,6 +532,30 @@ class TelegramChannel:
         ]
         self._enqueue(chat_id, steps, delivery_id=delivery_id)
 
+    async def resend_stale(self, older_than: timedelta) -> int:
+        """Deliveries a stopped process left pending go out again. Each is taken by one replica only
+        (a conditional update on its time), so nothing is sent twice by two replicas."""
+        now = utcnow()
+        taken = []
+        with self.switchboard.sessions() as session, session.begin():
+            stale = session.scalars(select(Delivery).where(
+                Delivery.channel == "telegram", Delivery.state == "pending", Delivery.updated_at < now - older_than,
+            )).all()
+            for delivery in stale:
+                won = session.execute(update(Delivery).where(
+                    Delivery.id == delivery.id, Delivery.updated_at == delivery.updated_at).values(updated_at=now)
+                ).rowcount
+                msg = session.get(Message, delivery.message_id)
+                conv = session.get(Conversation, msg.conversation_id)
+                if won and conv.telegram_chat_id is not None:
+                    taken.append((delivery.id, conv.telegram_chat_id, {**service.message_dict(msg), "message_id": msg.id}))
+        for delivery_id, chat_id, message in taken:
+            parts, markup = render(message)
+            steps = [(lambda part=part, last=(i == len(parts) - 1): self.bot.send_message(
+                chat_id, part, reply_markup=markup if last else None)) for i, part in enumerate(parts)]
+            self._enqueue(chat_id, steps, delivery_id=delivery_id)
+        return len(taken)
+
     def _send_later(self, chat_id: int, text: str) -> None:
         """A reply that is not part of the stored conversation (an error, a refusal): sent the same careful way."""
         self._enqueue(chat_id, [lambda part=part: self.bot.send_message(chat_id, part) for part in split_text(text)])
