@@ -291,9 +291,9 @@ def test_reload_keeps_the_conversation(base, new_page):
     expect(page.locator("#kc-messages .kc-msg")).to_have_count(len(before))
     assert conversation_id(page) == conv
     assert messages(page) == before  # the same messages, same seq, each once, in order
-    # the next poll rounds must not add anything twice: wait for one full poll and look again
-    with page.expect_response(lambda r: re.search(r"/api/conversations/[^/?]+$", r.url) is not None):
-        pass
+    # the socket resumes after the history, and the poll its first event asks for fetches after it:
+    # wait for both and look again, nothing may be added twice
+    page.wait_for_function("() => window.kommunchatt.connected && window.kommunchatt.polls >= 2")
     assert messages(page) == before
 
     answer = say(page, "hur lång tid tar ett bygglov")
@@ -312,6 +312,138 @@ def test_reload_keeps_the_conversation(base, new_page):
     assert "Du: behöver jag bygglov för en altan" in text
     assert "Automatisk assistent: " in text
     assert info.value.suggested_filename.startswith("samtal-exempelby-kommun-")
+
+
+def with_official(new_page, base: str, resident: Page) -> tuple[Page, str, str, str]:
+    """The resident (on the page already) asks for a person; the official the bot names takes the chat.
+    Returns the official's page, name, title and the conversation id, with both sides' sockets up."""
+    resident.goto(f"{base}/")
+    say(resident, "behöver jag bygglov för en altan")
+    name, title = ask_for_person(resident)
+    conv = conversation_id(resident)
+    official = new_page()
+    console_login(official, base, name)
+    claim(official, conv)
+    expect(resident.locator("#kc-status")).to_contain_text(f"Du pratar nu med {name}")
+    resident.wait_for_function("() => window.kommunchatt.connected")
+    official.wait_for_function("() => window.kommunchattConsole.connected && window.kommunchattConsole.chatConnected")
+    return official, name, title, conv
+
+
+def test_live_delivery_and_typing_both_ways(base, new_page):
+    resident = new_page()
+    frames: list[dict] = []  # everything the server sent to the widget over its WebSocket
+
+    def on_websocket(ws):
+        if "/api/conversations/" in ws.url:
+            ws.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    resident.on("websocket", on_websocket)
+    official, name, title, conv = with_official(new_page, base, resident)
+    resident_typing = official.locator("#chat-typing")
+    official_typing = resident.locator("#kc-typing")
+    for region in (resident_typing, official_typing):  # polite live regions, empty while nobody types
+        expect(region).to_have_attribute("aria-live", "polite")
+        expect(region).to_have_text("")
+
+    # The resident types: the console shows it in the open chat and on the queue item, then forgets it.
+    resident.locator("#kc-input").press_sequentially("Hur hög får", delay=20)
+    expect(resident_typing).to_have_text("Invånaren skriver …", timeout=3_000)
+    expect(queue_item(official, conv).locator(".q-typing")).to_be_visible()
+    REPORTS.mkdir(exist_ok=True)
+    official.screenshot(path=str(REPORTS / "console-typing.png"))
+    assert_no_serious(run_axe(official, "console-typing"))
+    expect(official_typing).to_have_text("")  # the resident's own typing is not shown to them
+    expect(resident_typing).to_have_text("", timeout=10_000)  # about 5 s after the last keystroke
+    expect(queue_item(official, conv).locator(".q-typing")).to_be_hidden(timeout=10_000)
+
+    # The resident sends; the open console gets it over its socket, without a page action.
+    chat_events = official.evaluate("() => window.kommunchattConsole.chatLiveEvents")
+    resident.locator("#kc-input").press_sequentially(" altanen vara?")
+    resident.press("#kc-input", "Enter")
+    expect(official.locator("#transcript .msg[data-author=resident]").last).to_have_text(
+        re.compile("Hur hög får altanen vara"), timeout=3_000)
+    assert official.evaluate("() => window.kommunchattConsole.chatLiveEvents") > chat_events
+
+    # The official types: the widget shows "<name> skriver …", then forgets it.
+    official.locator("#reply-input").press_sequentially("Högst 1,8", delay=20)
+    expect(official_typing).to_have_text(f"{name} skriver …", timeout=3_000)
+    resident.screenshot(path=str(REPORTS / "widget-typing.png"))
+    assert_no_serious(run_axe(resident, "widget-typing"))
+    expect(official_typing).to_have_text("", timeout=10_000)
+
+    # The reply reaches the open widget at once (polling is every 10 s while the socket is up) and over the socket.
+    shown_live = resident.evaluate("() => window.kommunchatt.liveMessages")
+    reply = "Högst 1,8 meter över marken utan bygglov."
+    official.fill("#reply-input", reply)
+    official.press("#reply-input", "Enter")
+    expect(official.locator("#transcript .msg[data-author=official]").last).to_contain_text(reply)
+    expect(resident.locator(".kc-msg[data-author=official]").last).to_contain_text(reply, timeout=3_000)
+    expect(official_typing).to_have_text("")  # the message ends "skriver …" at once
+    assert resident.evaluate("() => window.kommunchatt.liveMessages") > shown_live
+    sent = [f for f in frames if f.get("type") == "message" and f.get("text") == reply]
+    assert len(sent) == 1 and sent[0]["author"] == "official" and sent[0]["official"]["name"] == name, sent
+    assert {"type": "typing", "who": "official", "name": name} in [
+        {k: f.get(k) for k in ("type", "who", "name")} for f in frames]
+    assert_seqs_once_in_order(resident)
+
+
+def test_reconnect_resumes_without_loss_or_repeat(base, new_page):
+    """The connection drops while the official writes; the widget reconnects by itself, resumes after the
+    last message it has, and shows the missed message exactly once."""
+    resident = new_page()
+    hellos: list[dict] = []  # what the widget said when (re)connecting
+    sockets = []
+    refuse = {"on": False}
+
+    def route(ws):  # the widget's socket passes through the test, which can cut it
+        if refuse["on"]:
+            ws.close(code=4000, reason="test: no network")
+            return
+        server = ws.connect_to_server()
+
+        def from_page(message):
+            hellos.append(json.loads(message))
+            server.send(message)
+
+        ws.on_message(from_page)
+        sockets.append(ws)
+
+    resident.route_web_socket(re.compile(r"/api/conversations/[^/]+/ws$"), route)
+    official, name, _, conv = with_official(new_page, base, resident)
+    connects = resident.evaluate("() => window.kommunchatt.connects")
+    last_shown = max_seq(resident)
+
+    # The network goes away: requests fail, the socket is cut and cannot be opened again.
+    refuse["on"] = True
+    resident.context.set_offline(True)
+    sockets[-1].close(code=4000, reason="test: the network went away")
+    resident.wait_for_function("() => !window.kommunchatt.connected")
+
+    missed = "Är du kvar? Det här skrev jag medan du var utan anslutning."
+    official.fill("#reply-input", missed)
+    official.press("#reply-input", "Enter")
+    expect(official.locator("#transcript .msg[data-author=official]").last).to_contain_text(missed)  # stored
+    in_widget = resident.locator(".kc-msg[data-author=official]", has_text=missed)
+    expect(in_widget).to_have_count(0)
+
+    # The network is back, but the polls may not fetch messages yet: only the socket's resume can bring it.
+    polls_blocked = re.compile(r"/api/conversations/[^/]+/messages\?after=")
+    resident.route(polls_blocked, lambda r: r.abort())
+    refuse["on"] = False
+    resident.context.set_offline(False)
+    expect(in_widget).to_have_count(1, timeout=20_000)
+    assert resident.evaluate("() => window.kommunchatt.connects") > connects
+    assert hellos[-1]["after"] == last_shown, hellos  # resumed after the last message it had
+
+    # The polls work again: the next one must not add it twice.
+    resident.unroute(polls_blocked)
+    polls = resident.evaluate("() => window.kommunchatt.polls")
+    resident.evaluate("() => window.dispatchEvent(new Event('online'))")  # as the browser does: fetch now
+    resident.wait_for_function("(n) => window.kommunchatt.polls > n", arg=polls)
+    expect(in_widget).to_have_count(1)
+    expect(resident.locator("#kc-error")).to_be_hidden()
+    assert_seqs_once_in_order(resident)
 
 
 def test_resident_text_is_never_html(base, new_page):
@@ -386,6 +518,9 @@ def test_accessibility_axe(base, new_page):
 
     line = (f"axe-core WCAG 2.1 AA: widget {axe_line(widget)} | widget with an official {axe_line(widget_person)}"
             f" | console login {axe_line(login_page)} | console with a chat open {axe_line(console)}")
+    for key, what in (("widget-typing", "widget showing 'skriver …'"), ("console-typing", "console showing 'skriver …'")):
+        if key in AXE_SUMMARY:  # from the live test, when it ran
+            line += f" | {what} {axe_line(AXE_SUMMARY[key])}"
     AXE_SUMMARY["summary"] = line
     (REPORTS / "axe-summary.json").write_text(json.dumps(AXE_SUMMARY, indent=2, ensure_ascii=False) + "\n",
                                               encoding="utf-8")

@@ -3,7 +3,12 @@
 (() => {
   "use strict";
 
-  const POLL_MS = 1000; // the queue and the open chat are fetched every second
+  // News come over WebSockets (one for the queue, one for the open chat). Polling is the fallback: every second
+  // while a socket is down, every 10 seconds while it is up, so nothing depends on the sockets alone.
+  const POLL_MS = 1000;
+  const POLL_LIVE_MS = 10000;
+  const TYPING_SEND_MS = 3000; // tell the resident "the official is typing" at most this often
+  const TYPING_SHOW_MS = 5000; // "Invånaren skriver …" goes away this long after the last sign of typing
   /* Saved replies: inserted into the reply box, never sent by themselves. {namn} and {titel} are the
    * logged-in official's own name and title. Edit this list to change them. */
   const SAVED_REPLIES = [
@@ -33,7 +38,16 @@
   let generation = 0; // bumped on login/logout so old polling loops stop
   let knownHandoffs = null; // handoff ids seen in the previous queue poll (null = not loaded yet)
   const queueItems = new Map(); // handoff_id -> <li>
-  let chat = null; // { id, handoffId, lastSeq, seen, polling }
+  let chat = null; // { id, handoffId, lastSeq, seen, polling, again, item, live, typingSentAt }
+  let consoleLive = null; // the queue's WebSocket (notices for all chats)
+  let queuePolling = false;
+  let queueAgain = false;
+  let typingTimer = null;
+  // Read-only figures for the browser tests and for debugging: events received over the sockets.
+  const stats = { liveEvents: 0, chatLiveEvents: 0, connected: false, chatConnected: false };
+  const hook = {};
+  for (const key of Object.keys(stats)) Object.defineProperty(hook, key, { get: () => stats[key], enumerable: true });
+  window.kommunchattConsole = Object.freeze(hook);
 
   /* ---------- helpers ---------- */
 
@@ -110,9 +124,11 @@
 
   function showLogin(message) {
     generation += 1;
+    stopLive();
     me = null;
     csrf = "";
     chat = null;
+    hideTyping();
     knownHandoffs = null;
     queueItems.clear();
     ui.queue.replaceChildren();
@@ -139,8 +155,9 @@
     fillSavedReplies();
     loadColleagues();
     const gen = generation;
-    loop(gen, pollQueue);
-    loop(gen, pollChat);
+    startLive(gen);
+    loop(gen, pollQueue, () => (consoleLive && consoleLive.up ? POLL_LIVE_MS : POLL_MS));
+    loop(gen, pollChat, () => (chat && chat.live && chat.live.up ? POLL_LIVE_MS : POLL_MS));
   }
 
   async function login(event) {
@@ -198,15 +215,226 @@
     } catch (_) { /* the transfer form says so when used */ }
   }
 
-  /** Run `fn` every POLL_MS (never overlapping) until the session generation changes. */
-  function loop(gen, fn) {
+  /** Run `fn` again `delay()` ms after it finished (never overlapping) until the session generation changes. */
+  function loop(gen, fn, delay) {
     if (gen !== generation) return;
-    fn(gen).finally(() => setTimeout(() => loop(gen, fn), POLL_MS));
+    fn(gen).finally(() => setTimeout(() => loop(gen, fn, delay), delay()));
+  }
+
+  /* ---------- live: WebSockets ---------- */
+
+  /** A WebSocket that reconnects by itself (after about 1, 2, 4 … 30 s) until stopped. */
+  function reconnectingSocket({ url, hello, onEvent, onUp, onDown }) {
+    let ws = null;
+    let timer = null;
+    let attempts = 0;
+    let up = false;
+    let stopped = false;
+
+    function connect() {
+      timer = null;
+      if (stopped || ws) return;
+      let sock;
+      try {
+        sock = new WebSocket(url);
+      } catch (_) {
+        schedule();
+        return;
+      }
+      ws = sock;
+      sock.addEventListener("open", () => {
+        const first = hello && hello();
+        if (ws === sock && first) sock.send(JSON.stringify(first));
+      });
+      sock.addEventListener("message", (event) => {
+        if (ws !== sock) return;
+        let data;
+        try { data = JSON.parse(event.data); } catch (_) { return; }
+        if (!data || typeof data !== "object") return;
+        if (!up) {
+          up = true;
+          attempts = 0;
+          if (onUp) onUp();
+        }
+        onEvent(data);
+      });
+      sock.addEventListener("close", (event) => {
+        if (ws !== sock) return;
+        ws = null;
+        const wasUp = up;
+        up = false;
+        if (stopped) return;
+        if (onDown) onDown(event.code, wasUp);
+        schedule();
+      });
+    }
+    function schedule() {
+      if (stopped || timer) return;
+      const base = Math.min(30000, 1000 * 2 ** Math.min(attempts, 5));
+      attempts += 1;
+      timer = setTimeout(connect, base / 2 + Math.random() * (base / 2));
+    }
+    connect();
+    return {
+      get up() { return up; },
+      retryNow() {
+        if (stopped || ws) return;
+        clearTimeout(timer);
+        timer = null;
+        attempts = 0;
+        connect();
+      },
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+        timer = null;
+        up = false;
+        if (ws) {
+          const sock = ws;
+          ws = null;
+          try { sock.close(1000); } catch (_) { /* already closing */ }
+        }
+      },
+    };
+  }
+
+  const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+
+  function startLive(gen) {
+    stopLive();
+    consoleLive = reconnectingSocket({
+      url: `${wsBase}/api/console/ws`,
+      hello: null, // the session cookie is enough
+      onUp: () => {
+        stats.connected = true;
+        pollQueue(gen); // catch up with what happened while the socket was down
+      },
+      onDown: (code) => {
+        stats.connected = false;
+        if (code === 4401) pollQueue(gen); // the session is over: the poll's 401 shows the login form
+      },
+      onEvent: (event) => {
+        if (gen !== generation) return;
+        stats.liveEvents += 1;
+        consoleEvent(gen, event);
+      },
+    });
+  }
+
+  function stopLive() {
+    if (consoleLive) consoleLive.stop();
+    consoleLive = null;
+    stats.connected = false;
+    if (chat && chat.live) chat.live.stop();
+    stats.chatConnected = false;
+  }
+
+  /** Notices about all chats (ids only): fetch what changed with the API. */
+  function consoleEvent(gen, event) {
+    const id = event.conversation_id;
+    switch (event.type) {
+      case "queue":
+      case "state":
+        pollQueue(gen);
+        break;
+      case "message":
+        // the open chat's own socket brings its messages; without it, fetch them now
+        if (chat && chat.id === id && !(chat.live && chat.live.up)) pollChat(gen);
+        break;
+      case "typing":
+        if (event.who === "resident" && id) residentTyping(id);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** One chat's messages, live, resuming after the last message shown with nothing missing before it. */
+  function startChatLive(current, gen) {
+    if (current.live || chat !== current || gen !== generation) return;
+    current.live = reconnectingSocket({
+      url: `${wsBase}${convPath(current.id, "/ws")}`,
+      hello: () => ({ after: current.lastSeq }),
+      onUp: () => { if (chat === current) stats.chatConnected = true; },
+      onDown: (code) => {
+        if (chat === current) stats.chatConnected = false;
+        if (code === 4401 || code === 4404) pollChat(gen); // the poll says what is wrong
+      },
+      onEvent: (event) => {
+        if (chat !== current || gen !== generation) return;
+        stats.chatLiveEvents += 1;
+        if (event.type === "message") {
+          addChatMessages(current, [event], false);
+        } else if (event.type === "state") {
+          ui.transcript.removeAttribute("aria-busy"); // the history is in: announce only new messages
+          pollQueue(gen);
+        } else if (event.type === "typing" && event.who === "resident") {
+          residentTyping(current.id);
+        }
+      },
+    });
+  }
+
+  /* ---------- typing ---------- */
+
+  /** The resident of `conversationId` is typing: mark the queue item and, if it is open, the chat view. */
+  function residentTyping(conversationId) {
+    const until = Date.now() + TYPING_SHOW_MS;
+    for (const li of queueItems.values()) {
+      if (li.dataset.conversationId === conversationId) {
+        li.typingUntil = until;
+        showQueueTyping(li);
+      }
+    }
+    if (chat && chat.id === conversationId) showTyping();
+  }
+
+  function showTyping() {
+    setText(ui.chatTyping, "Invånaren skriver …");
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, TYPING_SHOW_MS);
+  }
+  function hideTyping() {
+    clearTimeout(typingTimer);
+    typingTimer = null;
+    if (ui.chatTyping) setText(ui.chatTyping, "");
+  }
+
+  function showQueueTyping(li) {
+    const typing = li.querySelector(".q-typing");
+    const on = (li.typingUntil || 0) > Date.now();
+    if (typing.hidden === on) typing.hidden = !on;
+  }
+
+  /** Tell the resident that the official is typing: only in the official's own chat, at most every TYPING_SEND_MS. */
+  function officialTyping() {
+    const current = chat;
+    if (!current || !current.item || !ui.replyInput.value.trim()) return;
+    const item = current.item;
+    if (!item.mine || !item.claimed || item.state !== "with_official") return;
+    const now = Date.now();
+    if (now - current.typingSentAt < TYPING_SEND_MS) return;
+    current.typingSentAt = now;
+    api(convPath(current.id, "/typing"), { method: "POST" }).catch(() => { /* only a courtesy: never an error */ });
+  }
+
+  /** Every second: the waiting times count on, and "skriver …" in the queue goes away. */
+  function tick() {
+    const now = performance.now();
+    for (const li of queueItems.values()) {
+      if (li.waitBase !== undefined) setText(li.querySelector(".q-wait"), fmtWaiting(li.waitBase + (now - li.waitAt) / 1000));
+      if (li.typingUntil) showQueueTyping(li);
+    }
   }
 
   /* ---------- queue ---------- */
 
   async function pollQueue(gen) {
+    if (queuePolling) {
+      queueAgain = true; // a change during a fetch: fetch once more afterwards
+      return;
+    }
+    queuePolling = true;
     try {
       const items = await api("/api/console/queue");
       if (gen !== generation) return;
@@ -214,6 +442,12 @@
       show(ui.queueError, "");
     } catch (err) {
       if (gen === generation && err.status !== 401) show(ui.queueError, `Kön kunde inte hämtas: ${err.message}`);
+    } finally {
+      queuePolling = false;
+      if (queueAgain) {
+        queueAgain = false;
+        if (gen === generation) pollQueue(gen);
+      }
     }
   }
 
@@ -224,7 +458,8 @@
       el("span", { class: "q-mine badge", hidden: true }, "Din"));
     const question = el("p", { class: "q-question" });
     const meta = el("p", { class: "q-meta" });
-    meta.append(el("span", { class: "q-wait" }), el("span", { class: "q-official" }), el("span", { class: "q-state" }));
+    meta.append(el("span", { class: "q-wait" }), el("span", { class: "q-official" }), el("span", { class: "q-state" }),
+      el("span", { class: "q-typing", hidden: true }, "Invånaren skriver …"));
     const after = el("p", { class: "q-after", hidden: true });
     const claim = el("button", { type: "button", class: "claim" }, "Ta ärendet");
     li.append(open, question, meta, after, claim);
@@ -246,7 +481,14 @@
     setText(li.querySelector(".q-topic"), topic);
     li.querySelector(".q-mine").hidden = !item.mine;
     setText(li.querySelector(".q-question"), item.question || "(ingen fråga angiven)");
-    setText(li.querySelector(".q-wait"), fmtWaiting(item.waiting_seconds));
+    if (li.waitSeconds !== item.waiting_seconds) { // counted on locally between fetches (see tick)
+      li.waitSeconds = item.waiting_seconds;
+      li.waitBase = Number(item.waiting_seconds) || 0;
+      li.waitAt = performance.now();
+    }
+    setText(li.querySelector(".q-wait"), fmtWaiting(li.waitBase + (performance.now() - li.waitAt) / 1000));
+    if (item.resident_typing && !(consoleLive && consoleLive.up)) li.typingUntil = Math.max(li.typingUntil || 0, Date.now() + 1500);
+    showQueueTyping(li);
     const who = item.official ? item.official.name : "";
     setText(li.querySelector(".q-official"), item.claimed ? `tagen av ${who || "någon"}` : (who ? `tilldelad ${who}` : "inte tilldelad"));
     setText(li.querySelector(".q-state"), STATES[item.state] || item.state || "");
@@ -275,7 +517,10 @@
       }
       updateQueueItem(li, item);
       if (ui.queue.children[index] !== li) ui.queue.insertBefore(li, ui.queue.children[index] || null);
-      if (chat && chat.id === item.conversation_id) showChatFacts(item);
+      if (chat && chat.id === item.conversation_id) {
+        showChatFacts(item);
+        if (item.resident_typing && !(chat.live && chat.live.up)) showTyping(); // the fallback when the socket is down
+      }
     });
     for (const [key, li] of queueItems) {
       if (!ids.has(key)) {
@@ -354,6 +599,7 @@
   /* ---------- chat view ---------- */
 
   function showChatFacts(item) {
+    if (chat && chat.id === item.conversation_id) chat.item = item;
     setText(ui.chatTopic, item.topic_label || item.topic || "–");
     setText(ui.chatQuestion, item.question || "–");
     const who = item.official ? item.official.name : "";
@@ -363,14 +609,21 @@
   function openChat(item) {
     if (!item) return;
     if (!chat || chat.id !== item.conversation_id) {
-      chat = { id: item.conversation_id, handoffId: item.handoff_id, lastSeq: 0, seen: new Set(), polling: false };
+      if (chat && chat.live) chat.live.stop();
+      stats.chatConnected = false;
+      hideTyping();
+      chat = { id: item.conversation_id, handoffId: item.handoff_id, lastSeq: 0, seen: new Set(), polling: false,
+               again: false, item, live: null, typingSentAt: 0 };
+      const current = chat;
+      const gen = generation;
       ui.transcript.replaceChildren();
       ui.transcript.setAttribute("aria-busy", "true"); // the history loads silently; new messages are announced
       show(ui.chatError, "");
       show(ui.chatNotice, "");
       ui.replyInput.value = "";
       ui.transferReason.value = "";
-      pollChat(generation);
+      // the history first (over HTTP, silently), then the socket resumes after it
+      pollChat(gen).finally(() => startChatLive(current, gen));
       loadColleagues();
     }
     showChatFacts(item);
@@ -381,6 +634,9 @@
 
   function hideChat() {
     const id = chat && chat.id;
+    if (chat && chat.live) chat.live.stop();
+    stats.chatConnected = false;
+    hideTyping();
     chat = null;
     ui.chat.hidden = true;
     ui.transcript.replaceChildren();
@@ -423,6 +679,7 @@
       const later = Array.from(box.querySelectorAll(".msg")).find((n) => Number(n.dataset.seq) > seq);
       box.insertBefore(renderChatMessage(msg), later || null);
       added = true;
+      if (msg.author === "resident") hideTyping(); // the resident has finished writing
     }
     if (complete) for (const msg of messages) current.lastSeq = Math.max(current.lastSeq, Number(msg.seq) || 0);
     while (current.seen.has(current.lastSeq + 1)) current.lastSeq += 1;
@@ -431,7 +688,11 @@
 
   async function pollChat(gen) {
     const current = chat;
-    if (!current || current.polling || gen !== generation) return;
+    if (!current || gen !== generation) return;
+    if (current.polling) {
+      current.again = true;
+      return;
+    }
     current.polling = true;
     try {
       let page;
@@ -448,6 +709,10 @@
       }
     } finally {
       current.polling = false;
+      if (current.again) {
+        current.again = false;
+        if (chat === current) pollChat(gen);
+      }
     }
   }
 
@@ -573,6 +838,7 @@
       returnBtn: $("return-to-bot"), closeForm: $("close-form"), outcome: $("outcome"), closeBtn: $("close"),
       transferForm: $("transfer-form"), transferTo: $("transfer-to"), transferReason: $("transfer-reason"),
       transferBtn: $("transfer"), savedReply: $("saved-reply"), savedInsert: $("saved-insert"),
+      chatTyping: $("chat-typing"),
     });
     fillSavedReplies();
     ui.savedInsert.addEventListener("click", insertSavedReply);
@@ -587,6 +853,15 @@
     ui.returnBtn.addEventListener("click", returnToBot);
     ui.chatHide.addEventListener("click", hideChat);
     enterSends(ui.replyInput, ui.replyForm);
+    ui.replyInput.addEventListener("input", officialTyping);
+    setInterval(tick, 1000);
+    // Back online, or back to the tab: reconnect now instead of waiting out the back-off.
+    const wake = () => {
+      if (consoleLive) consoleLive.retryNow();
+      if (chat && chat.live) chat.live.retryNow();
+    };
+    window.addEventListener("online", wake);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) wake(); });
     document.addEventListener("pointerdown", unlockAudio);
     document.addEventListener("keydown", unlockAudio);
 

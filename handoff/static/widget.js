@@ -5,7 +5,13 @@
   "use strict";
 
   const STORE_KEY = "kommunchatt";
+  // News come over a WebSocket; polling is the fallback: often while the socket is down, seldom while it is up
+  // (a little more often while waiting in line, since the place in line changes without an event).
   const POLL_MS = 1500;
+  const POLL_LIVE_MS = 10000;
+  const POLL_WAITING_MS = 5000;
+  const TYPING_SEND_MS = 3000; // tell the official "the resident is typing" at most this often
+  const TYPING_SHOW_MS = 5000; // "Anna Holm skriver …" goes away this long after the last sign of typing
   const PAGE = 500; // the server sends at most this many messages per call
   const NAMES = { bot: "Automatisk assistent", resident: "Du", system: "Kommunen" };
 
@@ -15,8 +21,22 @@
   // The host page may name itself: <script src=".../widget.js" data-municipality="Exempelby kommun" defer>
   const MUNICIPALITY = (script && script.dataset.municipality) || "Exempelby kommun";
 
-  const state = { conv: null, seen: new Set(), sending: false, polling: false, failures: 0, restarting: null };
+  const state = {
+    conv: null, seen: new Set(), sending: false, polling: false, pollAgain: false, failures: 0, restarting: null,
+    convState: "bot", // bot | waiting | with_official | closed: the resident's typing is only sent to a person
+    typingSentAt: 0, typingTimer: null, officialName: "",
+  };
   let ui = null;
+  let live = null; // the WebSocket of the current conversation: { conv, socket }
+
+  // Read-only figures for the browser tests and for debugging (window.kommunchatt.liveMessages etc.):
+  // events received over the socket, messages first shown from it, connections made, polls done.
+  const stats = { liveEvents: 0, liveMessages: 0, connects: 0, polls: 0, connected: false };
+  try {
+    const hook = {};
+    for (const key of Object.keys(stats)) Object.defineProperty(hook, key, { get: () => stats[key], enumerable: true });
+    Object.defineProperty(window, "kommunchatt", { value: Object.freeze(hook), configurable: true });
+  } catch (_) { /* the host page has its own kommunchatt: do without */ }
 
   /* ---------- small helpers ---------- */
 
@@ -103,7 +123,9 @@
     const data = await api("/api/conversations", { method: "POST", body: {} });
     state.conv = { id: data.id, secret: data.secret, lastSeq: 0 };
     state.seen.clear();
+    state.convState = data.state || "bot";
     saveConv();
+    ensureLive();
     return state.conv;
   }
   async function ensureConversation() {
@@ -117,9 +139,12 @@
     if (!state.restarting) {
       state.conv = null;
       state.seen.clear();
+      state.convState = "bot";
       saveConv();
+      ensureLive(); // closes the old conversation's socket
       for (const node of ui.list.querySelectorAll(".kc-msg")) node.remove();
       setStatus("");
+      hideTyping();
       state.restarting = createConversation().finally(() => { state.restarting = null; });
     }
     return state.restarting;
@@ -195,8 +220,9 @@
     return node;
   }
 
-  /** Add messages in seq order, each once. `complete` = the server listed everything after lastSeq. */
-  function addMessages(messages, complete) {
+  /** Add messages in seq order, each once. `complete` = the server listed everything after lastSeq.
+   * `fromSocket` only counts them for window.kommunchatt. */
+  function addMessages(messages, complete, fromSocket) {
     if (!state.conv || !Array.isArray(messages)) return;
     const nearBottom = ui.scroll.scrollHeight - ui.scroll.scrollTop - ui.scroll.clientHeight < 80;
     let added = false;
@@ -209,7 +235,9 @@
       const later = Array.from(ui.list.querySelectorAll(".kc-msg")).find((n) => Number(n.dataset.seq) > seq);
       ui.list.insertBefore(node, later || null);
       added = true;
+      if (fromSocket) stats.liveMessages += 1;
       if (msg.author === "resident") ownMessage = true;
+      if (msg.author === "official") hideTyping(); // the official has finished writing
     }
     // A poll lists every message after lastSeq, so its highest seq is safe to move to.
     // A send's answer may skip one (e.g. a notice stored in between), so only move while there is no gap.
@@ -242,7 +270,11 @@
 
   function showConversationInfo(info) {
     if (!info) return;
+    if (info.state) state.convState = info.state;
     const person = info.official;
+    if (person && person.name) state.officialName = person.name;
+    // The socket says so at once; the poll is only needed while the socket is down.
+    if (info.official_typing && !socketUp()) showTyping(person && person.name);
     const who = person ? (person.title ? `${person.name}, ${person.title}` : person.name) : "";
     if (info.state === "waiting") {
       let text = who ? `Du väntar på ${who}.` : "Du väntar på en handläggare.";
@@ -258,11 +290,173 @@
     }
   }
 
-  /* ---------- polling ---------- */
+  /** "Anna Holm skriver …" in a polite live region, gone after TYPING_SHOW_MS without a new sign. */
+  function showTyping(name) {
+    if (state.convState === "bot" || state.convState === "closed") return;
+    const who = name || state.officialName || "Handläggaren";
+    const text = `${who} skriver …`;
+    if (ui.typing.textContent !== text) {
+      const nearBottom = ui.scroll.scrollHeight - ui.scroll.scrollTop - ui.scroll.clientHeight < 80;
+      ui.typing.textContent = text; // the line takes room from the history: keep its newest message in view
+      if (nearBottom) ui.scroll.scrollTop = ui.scroll.scrollHeight;
+    }
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(hideTyping, TYPING_SHOW_MS);
+  }
+  function hideTyping() {
+    clearTimeout(state.typingTimer);
+    state.typingTimer = null;
+    if (ui.typing.textContent) ui.typing.textContent = "";
+  }
+
+  /** Tell the official that the resident is typing: only to a person, at most every TYPING_SEND_MS. */
+  function residentTyping() {
+    const conv = state.conv;
+    if (!conv || !ui.input.value.trim()) return;
+    if (state.convState !== "waiting" && state.convState !== "with_official") return;
+    const now = Date.now();
+    if (now - state.typingSentAt < TYPING_SEND_MS) return;
+    state.typingSentAt = now;
+    api(convPath(conv, "/typing"), { method: "POST", conv }).catch(() => { /* only a courtesy: never an error */ });
+  }
+
+  /* ---------- live: the WebSocket ---------- */
+
+  /** A WebSocket that reconnects by itself (after about 1, 2, 4 … 30 s) until stopped. */
+  function reconnectingSocket({ url, hello, onEvent, onUp, onDown }) {
+    let ws = null;
+    let timer = null;
+    let attempts = 0;
+    let up = false;
+    let stopped = false;
+
+    function connect() {
+      timer = null;
+      if (stopped || ws) return;
+      let sock;
+      try {
+        sock = new WebSocket(url);
+      } catch (_) {
+        schedule();
+        return;
+      }
+      ws = sock;
+      sock.addEventListener("open", () => {
+        if (ws === sock) sock.send(JSON.stringify(hello()));
+      });
+      sock.addEventListener("message", (event) => {
+        if (ws !== sock) return;
+        let data;
+        try { data = JSON.parse(event.data); } catch (_) { return; }
+        if (!data || typeof data !== "object") return;
+        if (!up) {
+          up = true;
+          attempts = 0;
+          if (onUp) onUp();
+        }
+        onEvent(data);
+      });
+      sock.addEventListener("close", (event) => {
+        if (ws !== sock) return;
+        ws = null;
+        const wasUp = up;
+        up = false;
+        if (stopped) return;
+        if (onDown) onDown(event.code, wasUp);
+        schedule();
+      });
+    }
+    function schedule() {
+      if (stopped || timer) return;
+      const base = Math.min(30000, 1000 * 2 ** Math.min(attempts, 5));
+      attempts += 1;
+      timer = setTimeout(connect, base / 2 + Math.random() * (base / 2)); // jitter: not everyone at once after an outage
+    }
+    connect();
+    return {
+      get up() { return up; },
+      /** Try at once (e.g. the browser is back online), forgetting the back-off. */
+      retryNow() {
+        if (stopped || ws) return;
+        clearTimeout(timer);
+        timer = null;
+        attempts = 0;
+        connect();
+      },
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+        timer = null;
+        up = false;
+        if (ws) {
+          const sock = ws;
+          ws = null;
+          try { sock.close(1000); } catch (_) { /* already closing */ }
+        }
+      },
+    };
+  }
+
+  const socketUp = () => Boolean(live && live.conv === state.conv && live.socket.up);
+  const wsBase = API.replace(/^http/, "ws");
+
+  /** Keep one socket open for the current conversation (none before the first message). */
+  function ensureLive() {
+    if (live && live.conv === state.conv) return;
+    if (live) live.socket.stop();
+    live = null;
+    stats.connected = false;
+    const conv = state.conv;
+    if (!conv) return;
+    live = {
+      conv,
+      socket: reconnectingSocket({
+        url: `${wsBase}${convPath(conv, "/ws")}`,
+        // resume after the last message that is on the screen with nothing missing before it
+        hello: () => ({ secret: conv.secret, after: conv.lastSeq }),
+        onUp: () => { stats.connects += 1; stats.connected = true; },
+        onDown: (code) => {
+          stats.connected = false;
+          if (code === 4404) poll(); // unknown conversation: the poll gets a 404 and starts a new one
+        },
+        onEvent: (event) => liveEvent(conv, event),
+      }),
+    };
+  }
+
+  function liveEvent(conv, event) {
+    if (state.conv !== conv) return;
+    stats.liveEvents += 1;
+    switch (event.type) {
+      case "message":
+        addMessages([event], false, true);
+        break;
+      case "state": // sent after each backlog and on every change: the history is in, refresh the status line
+        if (event.state) state.convState = event.state;
+        ui.list.removeAttribute("aria-busy");
+        if (event.state === "bot" || event.state === "closed") hideTyping();
+        poll();
+        break;
+      case "queue":
+        poll();
+        break;
+      case "typing":
+        if (event.who === "official") showTyping(event.name);
+        break;
+      default:
+        break; // newer servers may send more: ignore
+    }
+  }
+
+  /* ---------- polling (the fallback) ---------- */
 
   async function poll() {
     const conv = state.conv;
-    if (!conv || state.polling) return;
+    if (!conv) return;
+    if (state.polling) {
+      state.pollAgain = true; // e.g. a state event during a poll: fetch the state once more afterwards
+      return;
+    }
     state.polling = true;
     try {
       let page;
@@ -275,6 +469,7 @@
       const info = await api(convPath(conv), { conv });
       if (state.conv !== conv) return;
       showConversationInfo(info);
+      stats.polls += 1;
       if (state.failures >= 2) showError("");
       state.failures = 0;
     } catch (err) {
@@ -286,11 +481,23 @@
       }
     } finally {
       state.polling = false;
+      if (state.pollAgain) {
+        state.pollAgain = false;
+        if (state.conv === conv) poll();
+      }
     }
   }
 
+  function pollDelay() {
+    if (!socketUp()) return POLL_MS;
+    return state.convState === "waiting" ? POLL_WAITING_MS : POLL_LIVE_MS;
+  }
+
   function loop() {
-    poll().finally(() => setTimeout(loop, POLL_MS));
+    poll().finally(() => {
+      ensureLive(); // after the first poll, so that the history comes in one piece
+      setTimeout(loop, pollDelay());
+    });
   }
 
   /* ---------- sending ---------- */
@@ -322,8 +529,13 @@
         res = await postMessage(text, payload);
       }
       addMessages(res.messages, false);
-      if (res.state === "bot") setStatus("");
-      else poll(); // show the place in line or the official at once
+      if (res.state) state.convState = res.state;
+      if (res.state === "bot") {
+        setStatus("");
+        hideTyping();
+      } else {
+        poll(); // show the place in line or the official at once
+      }
       return true;
     } catch (err) {
       showError(err instanceof TypeError
@@ -401,6 +613,9 @@
     const list = el("div", { id: "kc-messages", class: "kc-messages", role: "log", "aria-live": "polite", "aria-label": "Meddelanden i chatten" });
     scroll.append(notice, list);
 
+    // "Anna Holm skriver …": always in the page (a live region must exist before it speaks), empty when nobody types.
+    const typing = el("p", { id: "kc-typing", class: "kc-typing", role: "status", "aria-live": "polite" });
+
     const error = el("p", { id: "kc-error", class: "kc-error", role: "alert" });
     error.hidden = true;
 
@@ -417,11 +632,11 @@
     const dl = el("button", { type: "button", id: "kc-download", class: "kc-download" }, "Ladda ner samtalet");
     tools.append(dl);
 
-    body.append(scroll, error, form, tools);
+    body.append(scroll, typing, error, form, tools);
     root.append(header, body);
     document.body.append(root);
 
-    ui = { root, body, scroll, list, status, error, form, input, send: sendBtn, download: dl, toggle };
+    ui = { root, body, scroll, list, status, typing, error, form, input, send: sendBtn, download: dl, toggle };
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -436,6 +651,7 @@
       const ok = await send(text, null);
       if (!ok && !input.value) input.value = text; // give the text back so nothing is lost
     });
+    input.addEventListener("input", residentTyping);
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -461,6 +677,13 @@
       state.conv.lastSeq = 0; // show the whole conversation again after a reload
       ui.list.setAttribute("aria-busy", "true"); // ...without reading it all out again
     }
+    // Back online, or back to the tab: reconnect now instead of waiting out the back-off, and catch up.
+    const wake = () => {
+      if (live && live.conv === state.conv) live.socket.retryNow();
+      poll();
+    };
+    window.addEventListener("online", wake);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) wake(); });
     loop();
   }
 
