@@ -2,18 +2,20 @@
 A resident message is stored first, then goes to the bot or stays for the official."""
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import service, texts
 from .catalogue import Catalogue
 from .config import Settings
 from .events import LocalBus
-from .models import Author, Conversation, ConversationState
+from .models import Author, Conversation, ConversationState, Handoff
 from .pii import mask_personnummer
 from .rasa import RasaClient, RasaUnavailable
 from .service import Outbox
@@ -58,9 +60,14 @@ class Switchboard:
 
     async def publish(self, outbox: Outbox) -> None:
         """Called after commit only, so nobody is shown what was not stored."""
+        line_moved = any(channel == "console" and event.get("type") == "queue" for channel, event in outbox.events)
         for channel, event in outbox.events:
             await self.bus.publish(channel, event)
         outbox.events.clear()
+        if line_moved:  # every waiting resident's place in line may have changed: tell them to look
+            for conversation_id in await asyncio.to_thread(self._waiting_conversations):
+                await self.bus.publish(f"conversation:{conversation_id}",
+                                       {"type": "queue", "conversation_id": conversation_id})
         for name, message in outbox.deliveries:
             if name in self.channels:
                 await self.channels[name].deliver(message)
@@ -78,6 +85,11 @@ class Switchboard:
         if len(text) > service.MAX_MESSAGE_CHARS:
             raise BadMessage(413, texts.text("error_too_long", max="4 000"))
         return text, payload
+
+    def _waiting_conversations(self) -> list[str]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Handoff.conversation_id).where(
+                Handoff.closed_at.is_(None), Handoff.claimed_at.is_(None))))
 
     async def resident_says(self, conversation_id: str, text: str, payload: str | None = None) -> tuple[str, list[dict]]:
         """Store the resident's message; while the bot has the chat, ask Rasa and store its answers.

@@ -213,3 +213,31 @@ def test_widget_may_be_embedded_only_on_listed_sites(settings):
         other = c.options("/api/conversations", headers={"Origin": "https://evil.example",
                                                          "Access-Control-Request-Method": "POST"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_console_websocket_is_refused_from_another_site_and_filtered(client, settings):
+    me = login(client, "anna.holm")
+    cc = login(client, "linda.karlsson")
+    with client.websocket_connect("/api/console/ws", headers={"Cookie": me["Cookie"], "Origin": "https://evil.example"}) as ws:
+        assert ws.receive()["code"] == 4401
+    with client.websocket_connect("/api/console/ws", headers={"Cookie": cc["Cookie"]}) as ws:
+        assert ws.receive_json() == {"type": "hello"}
+        hand_off(client, settings, topic="bygglov")  # not a contact-centre chat: Linda is not told
+        kontakt_conv, _, _ = hand_off(client, settings, topic="kontakt")
+        assert ws.receive_json() == {"type": "queue", "conversation_id": kontakt_conv}
+
+
+def test_waiting_residents_are_told_when_their_place_in_line_moves(client, settings):
+    first_conv, _, first = hand_off(client, settings)
+    official = first["official"]["name"]
+    second_conv, second_resident, second = hand_off(client, settings)
+    while second["official"]["name"] != official:  # two in the same official's line
+        second_conv, second_resident, second = hand_off(client, settings)
+    place = client.get(f"/api/conversations/{second_conv}", headers=second_resident).json()["queue_position"]
+    with client.websocket_connect(f"/api/conversations/{second_conv}/ws") as ws:
+        ws.send_json({"secret": second_resident["X-Resident-Secret"], "after": 999})
+        assert ws.receive_json()["type"] == "state"
+        me = login(client, USERNAMES[official])
+        client.post(f"/api/console/handoffs/{first['handoff_id']}/claim", headers=me)
+        assert ws.receive_json() == {"type": "queue", "conversation_id": second_conv}
+    assert client.get(f"/api/conversations/{second_conv}", headers=second_resident).json()["queue_position"] == place - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -97,7 +98,23 @@ async def resident_live(ws: WebSocket, conversation_id: str):
     await stream_conversation(ws, conversation_id, _after(hello))
 
 
+def _same_origin(ws: WebSocket) -> bool:
+    """Console sockets carry the session cookie: refuse handshakes started by another site."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    return urlsplit(origin).netloc == ws.headers.get("host")
+
+
+def _may_see(ws: WebSocket, official_id: int, conversation_id: str) -> bool:
+    with ws.app.state.services.sessions() as session:
+        official = session.get(Official, official_id)
+        return official is not None and can_view(session, official, conversation_id)
+
+
 def _official(ws: WebSocket) -> int | None:
+    if not _same_origin(ws):
+        return None
     with ws.app.state.services.sessions() as session:
         row = auth.session_for(session, ws.cookies.get(auth.SESSION_COOKIE))
         return row.official_id if row else None
@@ -120,8 +137,10 @@ async def official_conversation_live(ws: WebSocket, conversation_id: str):
 
 @router.websocket("/api/console/ws")
 async def console_live(ws: WebSocket):
-    """Notices for the console: the queue changed, a message arrived (ids only; details via the API)."""
-    if _official(ws) is None:
+    """Notices for the console: the queue changed, a message arrived (ids only; details via the API),
+    only about chats this official may see."""
+    official_id = _official(ws)
+    if official_id is None:
         await ws.accept()
         await ws.close(code=CLOSE_UNAUTHORIZED)
         return
@@ -131,6 +150,9 @@ async def console_live(ws: WebSocket):
         async with ws.app.state.services.bus.subscribe("console") as queue:
             await ws.send_json({"type": "hello"})
             while (event := await _next(queue, closed)) is not None:
+                conversation_id = event.get("conversation_id")
+                if conversation_id and not await asyncio.to_thread(_may_see, ws, official_id, conversation_id):
+                    continue
                 await ws.send_json(event)
     except WebSocketDisconnect:
         pass
