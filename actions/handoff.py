@@ -48,7 +48,8 @@ class ActionRequestHandoff(Action):
         dispatcher.utter_message(response="utter_handoff_assigned", namn=official["name"], titel=official["title"])
         wait = answer.get("expected_wait_minutes")
         if wait:
-            dispatcher.utter_message(response="utter_handoff_queue_known", plats=answer["queue_position"], vantetid=wait)
+            dispatcher.utter_message(response="utter_handoff_queue_known", plats=answer["queue_position"],
+                                     vantetid="1 minut" if wait == 1 else f"{wait} minuter")
         else:
             dispatcher.utter_message(response="utter_handoff_queue_unknown", plats=answer["queue_position"])
         return [ConversationPaused()]
