@@ -24,6 +24,13 @@ class OfficialBrief(BaseModel):
     title: str
 
 
+class DeliveryRead(BaseModel):
+    seq: int
+    state: str = Field(description="pending | sent | failed | blocked")
+    attempts: int
+    last_error: str | None = None
+
+
 class MessageRead(BaseModel):
     conversation_id: str
     seq: int
@@ -32,6 +39,7 @@ class MessageRead(BaseModel):
     buttons: list[dict] = []
     official: OfficialBrief | None = None
     created_at: datetime
+    delivery: DeliveryRead | None = Field(default=None, description="Telegram: what became of the message")
 
 
 class MessageCreate(BaseModel):

@@ -20,6 +20,7 @@ from .models import (
     Author,
     Conversation,
     ConversationState,
+    Delivery,
     Handoff,
     Message,
     Official,
@@ -181,6 +182,16 @@ def messages_after(session: Session, conversation_id: str, after: int = 0, limit
             .limit(limit)
         )
     )
+
+
+def deliveries_of(session: Session, conversation_id: str) -> list[dict]:
+    rows = session.execute(
+        select(Message.seq, Delivery.state, Delivery.attempts, Delivery.last_error)
+        .join(Delivery, Delivery.message_id == Message.id)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.seq)
+    )
+    return [{"seq": seq, "state": state, "attempts": attempts, "last_error": error} for seq, state, attempts, error in rows]
 
 
 def open_handoff(session: Session, conversation_id: str) -> Handoff | None:

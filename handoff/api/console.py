@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from .. import auth, service
 from ..models import ConsoleSession, Conversation, Handoff, Official, utcnow
-from ..schemas import CloseIn, LoginIn, Me, MessageRead, OfficialBrief, PresenceIn, QueueItem, ReplyIn, TransferIn
+from ..schemas import CloseIn, DeliveryRead, LoginIn, Me, MessageRead, OfficialBrief, PresenceIn, QueueItem, ReplyIn, TransferIn
 from .deps import Services, console_session, services
 
 router = APIRouter(prefix="/api/console", tags=["console"])
@@ -113,7 +113,19 @@ def transcript(conversation_id: str, after: int = Query(default=0, ge=0),
         official = session.get(Official, row.official_id)
         if session.get(Conversation, conversation_id) is None or not can_view(session, official, conversation_id):
             raise HTTPException(404, "no such conversation")
-        return [service.message_dict(m) for m in service.messages_after(session, conversation_id, after)]
+        messages = service.messages_after(session, conversation_id, after)
+        deliveries = {d["seq"]: d for d in service.deliveries_of(session, conversation_id)}
+        return [{**service.message_dict(m), "delivery": deliveries.get(m.seq)} for m in messages]
+
+
+@router.get("/conversations/{conversation_id}/deliveries", response_model=list[DeliveryRead])
+def deliveries(conversation_id: str, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
+    """What became of each message sent out on Telegram: sent, still trying, failed, or blocked by the resident."""
+    with svc.sessions() as session:
+        official = session.get(Official, row.official_id)
+        if session.get(Conversation, conversation_id) is None or not can_view(session, official, conversation_id):
+            raise HTTPException(404, "no such conversation")
+        return service.deliveries_of(session, conversation_id)
 
 
 async def _act(svc: Services, row: ConsoleSession, change):

@@ -425,6 +425,7 @@
       if (li.waitBase !== undefined) setText(li.querySelector(".q-wait"), fmtWaiting(li.waitBase + (now - li.waitAt) / 1000));
       if (li.typingUntil) showQueueTyping(li);
     }
+    if (now - deliveriesAt > 3000) pollDeliveries(); // Telegram chats: sent, still trying, blocked
   }
 
   /* ---------- queue ---------- */
@@ -653,12 +654,53 @@
     return AUTHORS[msg.author] || msg.author;
   }
 
+  // What became of a message sent out on Telegram, in words the official can act on.
+  const DELIVERY = {
+    pending: "Skickas …",
+    sent: "Levererat",
+    failed: "Kunde inte levereras",
+    blocked: "Kom inte fram: invånaren har blockerat kommunens Telegram-bot",
+  };
+
+  function showDelivery(node, delivery) {
+    let span = node.querySelector(".msg-delivery");
+    if (!delivery) return;
+    if (!span) {
+      span = el("span", { class: "msg-delivery" });
+      node.querySelector(".msg-meta").append(" ", span);
+    }
+    span.dataset.state = delivery.state;
+    setText(span, DELIVERY[delivery.state] || delivery.state);
+  }
+
+  let deliveriesAt = 0;
+  async function pollDeliveries() {
+    const current = chat;
+    if (!current || !current.item || current.item.channel !== "telegram") return;
+    deliveriesAt = performance.now();
+    try {
+      const rows = await api(convPath(current.id, "/deliveries"));
+      if (chat !== current) return;
+      for (const d of rows) {
+        const node = ui.transcript.querySelector(`.msg[data-seq="${Number(d.seq)}"]`);
+        if (node) showDelivery(node, d);
+      }
+    } catch (err) {
+      /* the next tick tries again */
+    }
+  }
+
   function renderChatMessage(msg) {
     const node = el("div", { class: `msg msg-${msg.author}`, "data-author": msg.author, "data-seq": String(msg.seq) });
     const meta = el("p", { class: "msg-meta" });
     meta.append(el("span", { class: "msg-who" }, authorLabel(msg)));
     const time = fmtTime(msg.created_at);
     if (time) meta.append(" ", el("time", { datetime: msg.created_at }, time));
+    if (msg.delivery) {
+      const span = el("span", { class: "msg-delivery", "data-state": msg.delivery.state },
+                      DELIVERY[msg.delivery.state] || msg.delivery.state);
+      meta.append(" ", span);
+    }
     node.append(meta, el("p", { class: "msg-text" }, msg.text));
     if (Array.isArray(msg.buttons) && msg.buttons.length) {
       const titles = msg.buttons.map((b) => b && b.title).filter(Boolean).join(" · ");
