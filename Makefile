@@ -79,7 +79,7 @@ test-handoff: setup model
 test-postgres: setup
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTEST) tests -m "not e2e"
 
-test: setup validate test-bot test-handoff test-postgres
+test: setup validate test-bot nlu-cv test-handoff test-postgres
 	@echo "all tests passed"
 
 bench: setup model
