@@ -421,7 +421,7 @@ def test_blocked_bot_marks_delivery_blocked_without_retrying(tg, telegram, tg_se
     assert len([c for c in telegram.all_calls("sendMessage") if "Är du kvar?" in c.params.get("text", "")]) == 1
     # the official sees it, in the transcript and in the delivery list the console polls
     shown = tg.get(f"/api/console/conversations/{conv_id}/deliveries", headers=headers).json()
-    assert {"seq": sent["seq"], "state": "blocked", "attempts": 1} .items() <= next(
+    assert {"seq": sent["seq"], "state": "blocked", "attempts": 1}.items() <= next(
         d for d in shown if d["seq"] == sent["seq"]).items()
     transcript = tg.get(f"/api/console/conversations/{conv_id}/messages", headers=headers).json()
     assert next(m for m in transcript if m["seq"] == sent["seq"])["delivery"]["state"] == "blocked"
