@@ -18,6 +18,7 @@ help:
 	@echo "make run    - set up, train if needed, start all services (Ctrl-C stops them)"
 	@echo "make test   - set up, train if needed, run every test"
 	@echo "make bench  - benchmarks of the running system; make bench-nlu: training and parse times"
+	@echo "make nlu-cv, make nlu-heldout - the NLU checks of make test on their own (reports/nlu*/)"
 
 setup: $(VENV)/.installed $(VENV_BOT)/.installed $(SPACY_SV) system-deps
 
