@@ -1,0 +1,45 @@
+"""The emergency phrases that override the intent classifier (bot/emergency_phrases.py): they catch
+emergencies as residents write them, and never an ordinary question."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.emergency_phrases import matching
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def examples(path: Path) -> list[tuple[str, str]]:
+    files = sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    return [(block["intent"], line.strip()[2:]) for f in files
+            for block in yaml.safe_load(f.read_text(encoding="utf-8"))["nlu"] if "intent" in block
+            for line in block.get("examples", "").splitlines() if line.strip().startswith("- ")]
+
+
+@pytest.mark.parametrize("text", [
+    "Det brinner i trapphuset!!", "det brinner i koket", "bilen har börjat brinna", "grannens hus brinner", "brand i källaren",
+    "min pappa andas inte", "hon är medvetslös", "en man ligger livlös på trottoaren",
+    "någon drunknar vid bryggan", "barnet har gått igenom isen", "det luktar gas i hela huset",
+    "han har en kniv", "skottlossning utanför skolan", "jag blir rånad", "någon bryter sig in hos mig",
+    "jag vill inte leva längre", "jag tänker ta livet av mig", "ring ambulans", "112",
+])
+def test_emergencies_as_residents_write_them_are_caught(text):
+    assert matching(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "brandvarnare i hyreslägenhet", "när kommer sotaren", "grannen röker på balkongen",
+    "får man elda i trädgården", "jag blir slagen hemma", "pappa har fått en stroke och behöver ramp",
+    "hur mycket kostar vattnet", "knivsta kommun",
+])
+def test_ordinary_questions_are_left_to_the_classifier(text):
+    assert matching(text) is None, text
+
+
+def test_no_example_of_another_intent_matches_an_emergency_phrase():
+    data = examples(ROOT / "data" / "nlu") + examples(ROOT / "tests" / "nlu" / "heldout.yml")
+    wrong = [(intent, text, matching(text)) for intent, text in data if intent != "emergency" and matching(text)]
+    assert not wrong, wrong
+    caught = sum(1 for intent, text in data if intent == "emergency" and matching(text))
+    assert caught > 0
