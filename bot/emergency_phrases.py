@@ -11,7 +11,8 @@ held-out example of another intent (tests/test_nlu_data.py).
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from bot.nlu_data import folded
 
 PATTERNS = [
     r"\b112\b", r"\bnodlage\b", r"\blivsfara\b", r"\bakut fara\b",
@@ -34,12 +35,6 @@ PATTERNS = [
     r"\bvill do\b",
 ]
 _COMPILED = [re.compile(p) for p in PATTERNS]
-
-
-def folded(text: str) -> str:
-    """Lower case with accents removed: "Det brinner i köket" -> "det brinner i koket"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def matching(text: str) -> str | None:

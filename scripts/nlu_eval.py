@@ -19,12 +19,13 @@ import os
 import re
 import subprocess
 import sys
-import unicodedata
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bot.nlu_data import examples, folded  # noqa: E402
 CONFIG = ROOT / os.environ.get("NLU_CONFIG", "bot/config.yml")  # bot/config.diet.yml to compare
 CV_SEED = 20261122
 CV_MACRO_MIN, CV_INTENT_MIN = 0.90, 0.80
@@ -130,24 +131,17 @@ def cross_validation() -> int:
     return 0
 
 
-def examples(path: Path) -> list[str]:
-    files = sorted(path.glob("*.yml")) if path.is_dir() else [path]
-    return [line.strip()[2:] for f in files for block in yaml.safe_load(f.read_text())["nlu"]
-            for line in block.get("examples", "").splitlines() if line.strip().startswith("- ")]
-
-
 def normalised(text: str) -> str:
     """Lower case, accents folded, punctuation dropped: what the featurizers see."""
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w ]", " ", folded).split())
+    return " ".join(re.sub(r"[^\w ]", " ", folded(text)).split())
 
 
 def heldout() -> int:
     out = ROOT / "reports" / "nlu-heldout"
     data = ROOT / "tests" / "nlu" / "heldout.yml"
     print(f"NLU on {data.relative_to(ROOT)} (written apart from the training data):")
-    training = {normalised(t) for t in examples(ROOT / "data" / "nlu")}
-    copies = [t for t in examples(data) if normalised(t) in training]
+    training = {normalised(t) for _, t in examples(ROOT / "data" / "nlu")}
+    copies = [t for _, t in examples(data) if normalised(t) in training]
     if copies:
         print(f"FAILED: {len(copies)} held-out messages are also training examples, so they measure nothing; "
               f"rewrite them in {data.relative_to(ROOT)}: " + "; ".join(copies))

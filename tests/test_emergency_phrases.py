@@ -3,18 +3,11 @@ emergencies as residents write them, and never an ordinary question."""
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.emergency_phrases import matching
+from bot.nlu_data import examples
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def examples(path: Path) -> list[tuple[str, str]]:
-    files = sorted(path.glob("*.yml")) if path.is_dir() else [path]
-    return [(block["intent"], line.strip()[2:]) for f in files
-            for block in yaml.safe_load(f.read_text(encoding="utf-8"))["nlu"] if "intent" in block
-            for line in block.get("examples", "").splitlines() if line.strip().startswith("- ")]
 
 
 @pytest.mark.parametrize("text", [
