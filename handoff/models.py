@@ -44,6 +44,7 @@ class Official(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str | None] = mapped_column(String(200), default=None)
     unit: Mapped[str] = mapped_column(String(64), index=True)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -155,6 +156,21 @@ class AuditEvent(Base):
     conversation_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
     handoff_id: Mapped[int | None] = mapped_column(default=None)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AnswerFeedback(Base):
+    """"Fick du svar på din fråga?" answered Ja or Nej under one of the assistant's answers: the share
+    of questions the assistant answered is counted from these rows."""
+
+    __tablename__ = "answer_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    answer: Mapped[str] = mapped_column(String(130))  # <topic>/<key>, the answer's response name
+    topic: Mapped[str] = mapped_column(String(64), index=True)
+    helped: Mapped[bool]
+    language: Mapped[str] = mapped_column(String(8), default="sv")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ConsoleSession(Base):

@@ -19,6 +19,8 @@ class OfficialIn(BaseModel):
     username: str = Field(pattern=r"^[a-z0-9._-]{2,64}$")
     name: str = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=200)
+    # the title said to residents who write English ("building permit officer"); Swedish when unset
+    title_en: str | None = Field(default=None, min_length=1, max_length=200)
     unit: str = Field(min_length=1, max_length=64)
     topics: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=lambda: ["sv"])
@@ -57,12 +59,14 @@ def read_file(path: Path, known_topics: set[str]) -> list[OfficialIn]:
 
 
 def _csv_row(row: dict[str, str]) -> dict:
-    """CSV columns: username,name,title,unit,topics,languages,hours,active; lists split on '|',
+    """CSV columns: username,name,title,unit,topics,languages,hours,active (and title_en); lists split on '|',
     hours as 'mon=08:00-16:30|tue=...'."""
     split = lambda v: [p.strip() for p in (v or "").split("|") if p.strip()]  # noqa: E731
     hours = dict(p.split("=", 1) for p in split(row.get("hours")))
     out = {k: (row.get(k) or "").strip() for k in ("username", "name", "title", "unit")}
     out.update(topics=split(row.get("topics")), languages=split(row.get("languages")) or ["sv"], working_hours=hours)
+    if (row.get("title_en") or "").strip():
+        out["title_en"] = row["title_en"].strip()
     if (row.get("active") or "").strip().lower() in {"0", "false", "nej", "no"}:
         out["active"] = False
     return out

@@ -9,13 +9,14 @@ from .models import Outcome
 
 
 class ConversationCreate(BaseModel):
-    language: str = Field(default="sv", pattern=r"^[a-z]{2,3}$")
+    language: str = Field(default="sv", pattern=r"^(sv|en)$")
 
 
 class ConversationCreated(BaseModel):
     id: str
     secret: str = Field(description="the resident's key to this conversation; keep it, it is shown once")
     state: str
+    language: str = "sv"
 
 
 class OfficialBrief(BaseModel):
@@ -49,6 +50,7 @@ class MessageCreate(BaseModel):
 
 class MessagesOut(BaseModel):
     state: str
+    language: str = Field(default="sv", description="the conversation's language (sv, en): the widget's texts follow it")
     messages: list[MessageRead]
 
 
@@ -58,6 +60,7 @@ class ConversationRead(BaseModel):
     state: str
     topic: str | None
     last_seq: int
+    language: str = "sv"
     official: OfficialBrief | None = None
     queue_position: int | None = None
     expected_wait_minutes: int | None = None
@@ -69,6 +72,7 @@ class HandoffRequest(BaseModel):
     topic: str | None = None
     question: str = Field(default="", max_length=4000)
     reason: str = Field(default="resident_asked", max_length=64)
+    language: str | None = Field(default=None, pattern=r"^(sv|en)$", description="the assistant's language slot")
 
 
 class HandoffAnswer(BaseModel):

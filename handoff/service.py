@@ -75,6 +75,11 @@ def _state(conv: Conversation) -> str:
     return conv.state.value if isinstance(conv.state, ConversationState) else str(conv.state)
 
 
+def title_for(official: Official, language: str | None) -> str:
+    """The official's title in the resident's language (the roster's title_en for English)."""
+    return official.title_en if language == "en" and official.title_en else official.title
+
+
 def message_dict(msg: Message) -> dict:
     official = msg.official
     return {
@@ -362,7 +367,7 @@ def claim(session: Session, handoff_id: int, official: Official, *, outbox: Outb
         raise Conflict("already claimed", holder=handoff.official)
     conv = handoff.conversation
     conv.state = ConversationState.with_official
-    append_message(session, conv, Author.system, texts.text("claimed", namn=official.name, titel=official.title), outbox=outbox)
+    append_message(session, conv, Author.system, texts.text("claimed", conv.language, namn=official.name, titel=title_for(official, conv.language)), outbox=outbox)
     audit(session, f"official:{official.id}", "claimed", conversation_id=conv.id, handoff_id=handoff.id)
     outbox.queue_changed(conv.id)
     outbox.state(conv)
@@ -400,12 +405,15 @@ def return_to_bot(
 ) -> Handoff:
     """The bot has the chat again and says so, naming the topic it was about."""
     handoff = _own_open_handoff(session, conversation_id, official)
-    topic_label = label(handoff.conversation.topic)
+    conv = handoff.conversation
+    topic_label = label(conv.topic, conv.language)
     handoff.closed_at = utcnow()
     handoff.outcome = Outcome.returned_to_bot
-    conv = handoff.conversation
     conv.state = ConversationState.bot
-    line = texts.text("returned_to_bot", amne=topic_label.lower()) if topic_label else texts.text("returned_to_bot_no_topic")
+    if topic_label:
+        line = texts.text("returned_to_bot", conv.language, amne=topic_label if conv.language == "en" else topic_label.lower())
+    else:
+        line = texts.text("returned_to_bot_no_topic", conv.language)
     append_message(session, conv, Author.system, line, outbox=outbox)
     audit(session, f"official:{official.id}", "returned_to_bot", conversation_id=conv.id, handoff_id=handoff.id)
     outbox.queue_changed(conv.id)
@@ -419,7 +427,7 @@ def close(session: Session, conversation_id: str, official: Official, outcome: O
     handoff.outcome = outcome
     conv = handoff.conversation
     conv.state = ConversationState.closed
-    append_message(session, conv, Author.system, texts.text("closed", namn=official.name), outbox=outbox)
+    append_message(session, conv, Author.system, texts.text("closed", conv.language, namn=official.name), outbox=outbox)
     audit(session, f"official:{official.id}", "closed", conversation_id=conv.id, handoff_id=handoff.id, outcome=outcome.value)
     outbox.queue_changed(conv.id)
     outbox.state(conv)
@@ -435,7 +443,8 @@ def resident_leaves(session: Session, conv: Conversation, *, outbox: Outbox) -> 
     handoff.outcome = Outcome.abandoned
     conv.state = ConversationState.closed
     official = handoff.official
-    line = texts.text("left", namn=official.name) if official is not None else texts.text("left_no_name")
+    line = (texts.text("left", conv.language, namn=official.name) if official is not None
+            else texts.text("left_no_name", conv.language))
     append_message(session, conv, Author.system, line, outbox=outbox)
     audit(session, "resident", "resident_left", conversation_id=conv.id, handoff_id=handoff.id,
           outcome=Outcome.abandoned.value)
@@ -459,7 +468,7 @@ def transfer(
     key = "transferred_reason" if reason.strip() else "transferred"
     append_message(
         session, conv, Author.system,
-        texts.text(key, namn=colleague.name, titel=colleague.title, orsak=reason.strip()), outbox=outbox,
+        texts.text(key, conv.language, namn=colleague.name, titel=title_for(colleague, conv.language), orsak=reason.strip()), outbox=outbox,
     )
     audit(session, f"official:{official.id}", "transferred", conversation_id=conv.id, handoff_id=handoff.id,
           to_official_id=colleague.id)
@@ -496,7 +505,8 @@ def _record_move(session: Session, handoff: Handoff, decision: routing.Decision,
     if successor is not None:
         successor.last_assigned_at = now
         append_message(session, handoff.conversation, Author.system,
-                       texts.text(text_key, namn=successor.name, titel=successor.title, **text_values), outbox=outbox)
+                       texts.text(text_key, handoff.conversation.language, namn=successor.name,
+                                  titel=title_for(successor, handoff.conversation.language), **text_values), outbox=outbox)
     audit(session, "system", action, conversation_id=handoff.conversation_id, handoff_id=handoff.id,
           from_official_id=from_id, to_official_id=decision.official_id)
     outbox.queue_changed(handoff.conversation_id)

@@ -3,6 +3,7 @@ A resident message is stored first, then goes to the bot or stays for the offici
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,12 +16,16 @@ from . import service, texts
 from .catalogue import Catalogue
 from .config import Settings
 from .events import LocalBus
-from .models import Author, Conversation, ConversationState, Handoff
+from bot import language as languages
+
+from .models import AnswerFeedback, Author, Conversation, ConversationState, Handoff
 from .pii import mask_personnummer
 from .rasa import RasaClient, RasaUnavailable
 from .service import Outbox
 
-PAYLOAD = re.compile(r"^/([a-z_]{1,64})$")
+# A button's payload: "/intent", or "/intent{"entity":"value"}" for the entities the assistant's own
+# buttons carry: which answer "Fick du svar?" is about, and the language to switch to.
+PAYLOAD = re.compile(r'^/([a-z_]{1,64})(\{"(svar|language)":"([a-z0-9_/]{1,130})"\})?$')
 
 
 class BadMessage(ValueError):
@@ -73,11 +78,21 @@ class Switchboard:
                 await self.channels[name].deliver(message)
         outbox.deliveries.clear()
 
+    def _known_payload(self, payload: str | None) -> re.Match | None:
+        match = PAYLOAD.match(payload or "")
+        if not match or match.group(1) not in self.catalogue.button_intents():
+            return None
+        entity, value = match.group(3), match.group(4)
+        if entity == "language" and value not in languages.LANGUAGES:
+            return None
+        if entity == "svar" and value.split("/", 1)[0] not in self.catalogue.topic_keys:
+            return None
+        return match
+
     def check_resident_text(self, text: str, payload: str | None) -> tuple[str, str | None]:
         """The text to store and the button payload to pass on (only known intents), or BadMessage."""
         text = (text or "").strip()
-        match = PAYLOAD.match(payload or "")
-        payload = payload if match and match.group(1) in self.catalogue.button_intents() else None
+        payload = payload if self._known_payload(payload) else None
         if not text and payload:
             text = payload
         if not text:
@@ -95,12 +110,22 @@ class Switchboard:
         """Store the resident's message; while the bot has the chat, ask Rasa and store its answers.
         Returns the conversation's state and the new messages."""
         text, payload = self.check_resident_text(text, payload)
+        match = self._known_payload(payload)
+        button = (match.group(1), match.group(3), match.group(4)) if match else None
+        detected = None if payload else languages.detect(text)
         outbox = Outbox()
         with self.sessions() as session, session.begin():
             conv = session.get(Conversation, conversation_id)
             if conv.state == ConversationState.closed:
                 conv.state = ConversationState.bot
+            if button and button[1] == "language":
+                conv.language = button[2]
+            elif detected:
+                conv.language = detected
             first = service.append_message(session, conv, Author.resident, text, outbox=outbox)
+            if button and button[0] in ("feedback_yes", "feedback_no") and button[1] == "svar":
+                session.add(AnswerFeedback(conversation_id=conv.id, answer=button[2], topic=button[2].split("/", 1)[0],
+                                           helped=button[0] == "feedback_yes", language=conv.language))
             to_bot = conv.state == ConversationState.bot
             new = [service.message_dict(first)]
         await self.publish(outbox)
@@ -108,7 +133,28 @@ class Switchboard:
             # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
             new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"))
         with self.sessions() as session:
-            return session.get(Conversation, conversation_id).state, new
+            conv = session.get(Conversation, conversation_id)
+            return conv.state, conv.language, new
+
+    async def welcome(self, conversation_id: str) -> list[dict]:
+        """The assistant speaks first: who it is, that a person can take over, the personnummer notice,
+        the most asked topics and the other language as buttons. Only in a conversation with no messages."""
+        outbox = Outbox()
+        with self.sessions() as session, session.begin():
+            conv = session.get(Conversation, conversation_id)
+            if conv is None or conv.last_seq:
+                return []
+            lang = conv.language
+            other = languages.ENGLISH if lang != languages.ENGLISH else languages.SWEDISH
+            buttons = [{"title": self.catalogue.label(t, lang), "payload": f"/{t}"} for t in self.catalogue.most_asked()]
+            switch = json.dumps({"language": other}, separators=(",", ":"))
+            buttons.append({"title": texts.text("welcome_switch", lang), "payload": f"/byt_sprak{switch}"})
+            msg = service.append_message(
+                session, conv, Author.bot, texts.text("welcome", lang, kommun=self.catalogue.facts.get("kommun", "")),
+                buttons=buttons, outbox=outbox)
+            new = [service.message_dict(msg)]
+        await self.publish(outbox)
+        return new
 
     async def _ask_bot(self, conversation_id: str, message: str) -> list[dict]:
         author = Author.bot
@@ -116,7 +162,9 @@ class Switchboard:
             replies = await self.rasa.send(conversation_id, message)
         except RasaUnavailable:
             author = Author.system
-            replies = [{"text": texts.text("bot_unavailable", telefon=self.catalogue.facts.get("telefon", ""))}]
+            with self.sessions() as session:
+                lang = session.get(Conversation, conversation_id).language
+            replies = [{"text": texts.text("bot_unavailable", lang, telefon=self.catalogue.facts.get("telefon", ""))}]
         outbox = Outbox()
         with self.sessions() as session, session.begin():
             conv = session.get(Conversation, conversation_id)

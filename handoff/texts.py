@@ -1,4 +1,4 @@
-"""The service's own words to residents, kept in texts/sv.yml rather than in code."""
+"""The service's own words to residents, kept in texts/sv.yml and texts/en.yml rather than in code."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -17,7 +17,8 @@ class _Blank(dict):
 @lru_cache(maxsize=4)
 def _load(language: str) -> dict[str, str]:
     doc = yaml.safe_load((TEXTS_DIR / f"{language}.yml").read_text(encoding="utf-8"))
-    return {key: variants[0]["text"] for key, variants in doc["responses"].items()}
+    # labels: names on buttons ("In English"), too short for a readability score; responses: sentences
+    return {**(doc.get("labels") or {}), **{key: variants[0]["text"] for key, variants in doc["responses"].items()}}
 
 
 def text(key: str, language: str = "sv", **values: object) -> str:

@@ -19,10 +19,11 @@ def test_message_is_stored_in_sequence_even_when_the_bot_is_down(client):
     resp = client.post(f"/api/conversations/{conv_id}/messages", json={"text": "behöver jag bygglov?"}, headers=headers)
     assert resp.status_code == 201
     msgs = resp.json()["messages"]
-    assert [(m["seq"], m["author"]) for m in msgs] == [(1, "resident"), (2, "system")]
+    # seq 1 is the assistant's welcome, stored when the conversation opened
+    assert [(m["seq"], m["author"]) for m in msgs] == [(2, "resident"), (3, "system")]
     assert "031-390 06 00" in msgs[1]["text"]  # the honest fallback names the municipality's phone
-    stored = client.get(f"/api/conversations/{conv_id}/messages", params={"after": 1}, headers=headers).json()
-    assert [m["seq"] for m in stored["messages"]] == [2]
+    stored = client.get(f"/api/conversations/{conv_id}/messages", params={"after": 2}, headers=headers).json()
+    assert [m["seq"] for m in stored["messages"]] == [3]
 
 
 def test_empty_and_too_long_messages_are_refused_in_swedish_and_not_stored(client):
@@ -33,7 +34,8 @@ def test_empty_and_too_long_messages_are_refused_in_swedish_and_not_stored(clien
     assert long.status_code == 413 and "för långt" in long.json()["detail"]
     garbage = client.post(f"/api/conversations/{conv_id}/messages", json={"text": 5}, headers=headers)
     assert garbage.status_code == 422 and "fel" in garbage.json()["detail"]
-    assert client.get(f"/api/conversations/{conv_id}/messages", headers=headers).json()["messages"] == []
+    stored = client.get(f"/api/conversations/{conv_id}/messages", headers=headers).json()["messages"]
+    assert [m["author"] for m in stored] == ["bot"]  # only the welcome: nothing of the refused messages
 
 
 def test_internal_handoff_needs_the_shared_token(client, settings):

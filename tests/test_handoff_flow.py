@@ -155,17 +155,17 @@ def test_resident_websocket_resumes_without_loss_or_repeat(client, settings):
     client.post(f"/api/console/conversations/{conv_id}/messages", headers=me, json={"text": "Första svaret"})
     with client.websocket_connect(f"/api/conversations/{conv_id}/ws") as ws:
         ws.send_json({"secret": resident["X-Resident-Secret"], "after": 0})
-        backlog = [ws.receive_json(), ws.receive_json()]
-        assert [e.get("seq") for e in backlog] == [1, 2]  # "Du pratar nu med ..." and the reply
+        backlog = [ws.receive_json(), ws.receive_json(), ws.receive_json()]
+        assert [e.get("seq") for e in backlog] == [1, 2, 3]  # the welcome, "Du pratar nu med ..." and the reply
         assert ws.receive_json()["type"] == "state"
         client.post(f"/api/console/conversations/{conv_id}/messages", headers=me, json={"text": "Andra svaret"})
         live = ws.receive_json()
-        assert (live["seq"], live["text"], live["official"]["name"]) == (3, "Andra svaret", answer["official"]["name"])
+        assert (live["seq"], live["text"], live["official"]["name"]) == (4, "Andra svaret", answer["official"]["name"])
     client.post(f"/api/console/conversations/{conv_id}/messages", headers=me, json={"text": "Tredje svaret"})
     with client.websocket_connect(f"/api/conversations/{conv_id}/ws") as ws:
-        ws.send_json({"secret": resident["X-Resident-Secret"], "after": 3})
+        ws.send_json({"secret": resident["X-Resident-Secret"], "after": 4})
         first = ws.receive_json()
-        assert (first["seq"], first["text"]) == (4, "Tredje svaret")
+        assert (first["seq"], first["text"]) == (5, "Tredje svaret")
         assert ws.receive_json()["type"] == "state"
 
 

@@ -20,10 +20,12 @@ def _conversation(session: Session, conversation_id: str, secret: str | None):
 
 
 @router.post("", status_code=201, response_model=ConversationCreated)
-def open_conversation(body: ConversationCreate | None = None, svc: Services = Depends(services)):
+async def open_conversation(body: ConversationCreate | None = None, svc: Services = Depends(services)):
     with svc.sessions() as session, session.begin():
         conv, secret = service.open_web_conversation(session, language=(body or ConversationCreate()).language)
-        return ConversationCreated(id=conv.id, secret=secret, state="bot")
+        conversation_id, language = conv.id, conv.language
+    await svc.welcome(conversation_id)  # the assistant speaks first
+    return ConversationCreated(id=conversation_id, secret=secret, state="bot", language=language)
 
 
 @router.get("/{conversation_id}", response_model=ConversationRead)
@@ -34,9 +36,10 @@ def read_conversation(
     conv = _conversation(session, conversation_id, x_resident_secret)
     handoff = service.open_handoff(session, conv.id)
     out = ConversationRead(id=conv.id, channel=conv.channel, state=conv.state, topic=conv.topic, last_seq=conv.last_seq,
+                           language=conv.language,
                            official_typing=service.is_typing(conv.official_typing_until))
     if handoff is not None and handoff.official is not None:
-        out.official = OfficialBrief(name=handoff.official.name, title=handoff.official.title)
+        out.official = OfficialBrief(name=handoff.official.name, title=service.title_for(handoff.official, conv.language))
         if handoff.claimed_at is None:
             out.queue_position = service.queue_position(session, handoff)
             out.expected_wait_minutes = service.expected_wait_minutes(session, handoff.topic, service.utcnow())
@@ -50,7 +53,7 @@ def read_messages(
 ):
     conv = _conversation(session, conversation_id, x_resident_secret)
     msgs = service.messages_after(session, conv.id, after)
-    return MessagesOut(state=conv.state, messages=[service.message_dict(m) for m in msgs])
+    return MessagesOut(state=conv.state, language=conv.language, messages=[service.message_dict(m) for m in msgs])
 
 
 @router.post("/{conversation_id}/messages", status_code=201, response_model=MessagesOut)
@@ -62,10 +65,10 @@ async def send_message(
     with svc.sessions() as session:
         _conversation(session, conversation_id, x_resident_secret)
     try:
-        state, messages = await svc.resident_says(conversation_id, body.text, body.payload)
+        state, language, messages = await svc.resident_says(conversation_id, body.text, body.payload)
     except BadMessage as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    return MessagesOut(state=state, messages=messages)
+    return MessagesOut(state=state, language=language, messages=messages)
 
 
 @router.post("/{conversation_id}/typing", status_code=204)
