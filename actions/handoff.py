@@ -8,6 +8,7 @@ from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
 from . import facts
+from .answers import language
 from .handoff_client import HandoffUnavailable, request_handoff
 
 
@@ -26,10 +27,11 @@ class ActionRequestHandoff(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         topic = tracker.get_slot("topic")
+        lang = language(tracker)
         try:
-            answer = await request_handoff(tracker.sender_id, topic, resident_question(tracker))
+            answer = await request_handoff(tracker.sender_id, topic, resident_question(tracker), language=lang)
         except HandoffUnavailable:
-            dispatcher.utter_message(response="utter_handoff_unavailable", **facts.placeholders())
+            dispatcher.utter_message(response="utter_handoff_unavailable", **facts.placeholders(None, lang))
             return []
         official = answer.get("official") or {}
         status = answer.get("status")
@@ -43,7 +45,7 @@ class ActionRequestHandoff(Action):
             )
             return [ConversationPaused()]
         if status != "assigned" or not official:
-            dispatcher.utter_message(response="utter_handoff_unavailable", **facts.placeholders())
+            dispatcher.utter_message(response="utter_handoff_unavailable", **facts.placeholders(None, lang))
             return []
         dispatcher.utter_message(response="utter_handoff_assigned", namn=official["name"], titel=official["title"])
         wait = answer.get("expected_wait_minutes")

@@ -21,7 +21,7 @@ def main(rounds: int = 200) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         subprocess.run([str(BOT_BIN / "rasa"), "train", "--force", "--config", "bot/config.yml", "--domain",
-                        "bot/domain", "--data", "data/nlu", "bot/data", "--out", tmp, "--fixed-model-name", "bench"],
+                        "bot/domain", "--data", "data/nlu", "data/answers", "bot/data", "--out", tmp, "--fixed-model-name", "bench"],
                        cwd=ROOT, check=True, capture_output=True)
         print(f"full training (no cache, NLU and dialogue): {time.monotonic() - started:.0f} s")
         port, token = free_port(), secrets.token_urlsafe(16)

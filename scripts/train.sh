@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RASA=${RASA:-.venv-bot/bin/rasa}
-inputs=$(find bot/config.yml bot/domain bot/data data/nlu scripts/build_spacy_sv.py requirements/bot.txt -type f | LC_ALL=C sort)
+inputs=$(find bot/config.yml bot/domain bot/data data/nlu data/answers scripts/build_spacy_sv.py requirements/bot.txt -type f | LC_ALL=C sort)
 hash=$(cat $inputs | sha256sum | cut -c1-16)
 name="kommunchatt-$hash"
 mkdir -p models
@@ -15,7 +15,7 @@ if [ -f "models/$name.tar.gz" ]; then
 fi
 echo "training the Rasa model (inputs changed) ..."
 log=models/train.log
-if ! "$RASA" train --config bot/config.yml --domain bot/domain --data data/nlu bot/data \
+if ! "$RASA" train --config bot/config.yml --domain bot/domain --data data/nlu data/answers bot/data \
       --out models --fixed-model-name "$name" >"$log" 2>&1; then
   tail -n 25 "$log" >&2
   echo "error: training the Rasa model failed (full log in $log); fix the training data, domain or config and run again." >&2

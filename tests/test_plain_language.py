@@ -22,3 +22,9 @@ def test_switchboard_messages_are_plain_swedish():
     result = lix_check("handoff/texts")
     assert result.returncode == 0, result.stdout
     assert " 0 over 40" in result.stdout
+
+
+def test_every_answer_is_plain_in_both_languages():
+    result = lix_check("data/answers")
+    assert result.returncode == 0, result.stdout
+    assert " 0 over 40" in result.stdout

@@ -40,7 +40,11 @@ def test_resident_bot_official_and_back(stack):
         assert [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]
         answer = out["messages"][1]["text"]
         assert "bygglov" in answer.lower() and "{" not in answer  # placeholders filled from municipality.yml
-        assert [b["payload"] for b in out["messages"][1]["buttons"]] == ["/request_human"]
+        # then "Fick du svar på din fråga?" with Ja / Nej about this answer, and the way to a person
+        asked = out["messages"][2]
+        assert asked["text"] == "Fick du svar på din fråga?"
+        assert [b["payload"] for b in asked["buttons"]][-1] == "/request_human"
+        assert asked["buttons"][0]["payload"].startswith('/feedback_yes{"svar":"bygglov/')
         stored = resident.get(f"/api/conversations/{conv}/messages", headers=headers).json()["messages"]
         assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))
 
