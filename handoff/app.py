@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from . import catalogue as catalogue_mod
 from . import jobs, texts
-from .api import admin, console, internal, live, residents
+from .api import admin, console, internal, live, residents, widget
 from .channels.telegram import TelegramChannel
 from .config import Settings, load_settings
 from .db import make_engine, make_sessionmaker
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, telegram_polling: bool = Fal
         app.add_middleware(CORSMiddleware, allow_origins=settings.widget_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-Resident-Secret"], allow_credentials=False)
     app.include_router(residents.router)
+    app.include_router(widget.router)
     app.include_router(console.router)
     app.include_router(internal.router)
     if telegram is not None and not telegram_polling:

@@ -26,7 +26,10 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 BOT_WAIT_MS = 30_000  # the first answers of a freshly started Rasa server can take a few seconds
 QUEUE_WAIT_MS = 2_000  # a handed-off chat must reach an official's open console this fast
-ASK_FOR_PERSON = "Ja, koppla mig till en person"
+ASK_FOR_PERSON = "Prata med en person"  # under "Fick du svar på din fråga?", after every answer
+FEEDBACK_QUESTION = "Fick du svar på din fråga?"
+WELCOME = "Hej! Jag är en automatisk assistent för Exempelby kommun."
+LAUNCHER = "Chatta med oss"
 HANDOFF_TEXT = re.compile(r"Jag kopplar dig till ([^,]+), ([^.]+)\.")
 ROSTER = yaml.safe_load((FIXTURES / "roster_always.yml").read_text(encoding="utf-8"))["officials"]
 USERNAMES = {o["name"]: o["username"] for o in ROSTER}
@@ -75,6 +78,26 @@ def new_page(browser):
 
 # ---------- the resident's side ----------
 
+def launcher_ready(page: Page):
+    """The closed widget: its launcher on the screen, styled (fixed in the corner), the panel hidden."""
+    launcher = page.locator("#kc-launcher")
+    expect(launcher).to_be_visible()
+    page.wait_for_function("() => getComputedStyle(document.querySelector('#kc-root')).position === 'fixed'")
+    expect(page.locator("#kc-panel")).to_be_hidden()
+    return launcher
+
+
+def open_chat(page: Page) -> dict:
+    """Click the launcher: the panel opens, the conversation starts and the assistant's welcome comes first."""
+    launcher = launcher_ready(page)
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    launcher.click()
+    expect(page.locator("#kc-panel")).to_be_visible()
+    expect(launcher).to_be_hidden()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    return wait_bot_after(page, 0, "automati(sk|c) assistent")
+
+
 def messages(page: Page) -> list[dict]:
     """What the widget shows: seq, author and text of every message, in the order shown."""
     return page.evaluate("""() => Array.from(document.querySelectorAll('#kc-messages .kc-msg')).map((n) => ({
@@ -98,15 +121,21 @@ def wait_bot_after(page: Page, seq: int, pattern: str | None = None) -> dict:
 
 
 def say(page: Page, text: str, *, expect_bot: bool = True) -> dict | None:
-    """The resident writes `text` and presses Enter; returns the bot's answer (or None when a person has the chat)."""
+    """The resident writes `text` and presses Enter; returns the bot's answer, the first of its messages
+    after it (or None when a person has the chat). Returns once the whole send is done, so the bot's
+    turn (an answer and "Fick du svar på din fråga?" after it) is on the screen."""
     before = max_seq(page)
     page.fill("#kc-input", text)
     page.press("#kc-input", "Enter")
     page.wait_for_function(
-        """([seq, text]) => Array.from(document.querySelectorAll('#kc-messages .kc-msg[data-author=resident]'))
+        """([seq, text]) => !document.querySelector('#kc-form').hasAttribute('aria-busy')
+             && Array.from(document.querySelectorAll('#kc-messages .kc-msg[data-author=resident]'))
              .some((n) => Number(n.dataset.seq) > seq && n.querySelector('.kc-text').textContent === text)""",
         arg=[before, text], timeout=BOT_WAIT_MS)
-    return wait_bot_after(page, before) if expect_bot else None
+    if not expect_bot:
+        return None
+    wait_bot_after(page, before)
+    return next(m for m in messages(page) if m["author"] == "bot" and m["seq"] > before)
 
 
 def ask_for_person(page: Page) -> tuple[str, str]:
@@ -124,6 +153,11 @@ def type_for_person(page: Page) -> tuple[str, str]:
     say(page, "jag vill prata med en människa", expect_bot=False)
     answer = wait_bot_after(page, before, HANDOFF_TEXT.pattern)
     return HANDOFF_TEXT.search(answer["text"]).groups()
+
+
+def quick_replies(page: Page, seq: int) -> list[str]:
+    """The titles of the buttons under message `seq`."""
+    return page.locator(f'#kc-messages .kc-msg[data-seq="{seq}"] .kc-quick').all_inner_texts()
 
 
 def conversation_id(page: Page) -> str:
@@ -200,8 +234,16 @@ def assert_no_serious(summary: dict) -> None:
 def test_whole_handoff_resident_and_official(base, new_page):
     resident = new_page()
     resident.goto(f"{base}/")
+    expect(launcher_ready(resident)).to_have_text(LAUNCHER)
+    welcome = open_chat(resident)
     expect(resident.locator("#kc-root")).to_be_visible()
     expect(resident.locator("#kc-root .kc-notice")).to_contain_text("personnummer")
+
+    # The assistant speaks first: who it is, with the most asked topics and the other language as buttons.
+    assert welcome["seq"] == 1 and welcome["who"] == "Automatisk assistent", welcome
+    assert welcome["text"].startswith(WELCOME) and "personnummer" in welcome["text"]
+    topics = quick_replies(resident, 1)
+    assert topics[-1] == "In English" and "Bygglov och anmälan" in topics, topics
 
     # The official is at the console before anyone asks (every bygglov official sees bygglov chats).
     official = new_page()
@@ -210,8 +252,15 @@ def test_whole_handoff_resident_and_official(base, new_page):
 
     answer = say(resident, "behöver jag bygglov för en altan")
     assert "bygglov" in answer["text"].lower()
+    assert [m["seq"] for m in messages(resident) if m["author"] == "resident"] == [2]  # after the welcome
     assert resident.locator(".kc-msg[data-author=bot] .kc-who").last.inner_text() == "Automatisk assistent"
-    expect(resident.locator(".kc-msg[data-author=bot]").last.locator(".kc-quick")).to_have_text([ASK_FOR_PERSON])
+    # The answer has no buttons; the question after it has Ja / Nej and the way to a person.
+    assert quick_replies(resident, answer["seq"]) == []
+    asked = resident.locator(".kc-msg[data-author=bot]").last
+    expect(asked.locator(".kc-text")).to_have_text(FEEDBACK_QUESTION)
+    expect(asked.locator(".kc-quick")).to_have_text(["Ja", "Nej", ASK_FOR_PERSON])
+    expect(asked.locator(".kc-quick").first).to_be_enabled()
+    expect(resident.locator('.kc-msg[data-seq="1"] .kc-quick').first).to_be_disabled()  # the welcome's are old now
 
     name, title = ask_for_person(resident)
     asked_at = time.monotonic()
@@ -279,15 +328,19 @@ def test_whole_handoff_resident_and_official(base, new_page):
 def test_reload_keeps_the_conversation(base, new_page):
     page = new_page()
     page.goto(f"{base}/")
+    open_chat(page)
     say(page, "hej")
     say(page, "behöver jag bygglov för en altan")
     say(page, "vad kostar ett bygglov")
     before = messages(page)
     seqs = assert_seqs_once_in_order(page)
-    assert len(before) >= 6
+    assert len(before) >= 7  # the welcome, three questions, an answer to each
     conv = conversation_id(page)
 
     page.reload()
+    # left open in this tab: open again after the reload, without a click
+    expect(page.locator("#kc-panel")).to_be_visible()
+    expect(page.locator("#kc-launcher")).to_be_hidden()
     expect(page.locator("#kc-messages .kc-msg")).to_have_count(len(before))
     assert conversation_id(page) == conv
     assert messages(page) == before  # the same messages, same seq, each once, in order
@@ -311,6 +364,7 @@ def test_reload_keeps_the_conversation(base, new_page):
     assert len(lines) >= len(after)  # one line per message (a message may span lines)
     assert "Du: behöver jag bygglov för en altan" in text
     assert "Automatisk assistent: " in text
+    assert f"Automatisk assistent: {WELCOME}" in lines[0]  # the welcome comes first
     assert info.value.suggested_filename.startswith("samtal-exempelby-kommun-")
 
 
@@ -318,6 +372,7 @@ def with_official(new_page, base: str, resident: Page) -> tuple[Page, str, str, 
     """The resident (on the page already) asks for a person; the official the bot names takes the chat.
     Returns the official's page, name, title and the conversation id, with both sides' sockets up."""
     resident.goto(f"{base}/")
+    open_chat(resident)
     say(resident, "behöver jag bygglov för en altan")
     name, title = ask_for_person(resident)
     conv = conversation_id(resident)
@@ -449,6 +504,7 @@ def test_reconnect_resumes_without_loss_or_repeat(base, new_page):
 def test_resident_text_is_never_html(base, new_page):
     resident = new_page()
     resident.goto(f"{base}/")
+    open_chat(resident)
     for attack in XSS:
         say(resident, attack)
     shown = [m["text"] for m in messages(resident) if m["author"] == "resident"]
@@ -498,6 +554,9 @@ def test_resident_text_is_never_html(base, new_page):
 def test_accessibility_axe(base, new_page):
     resident = new_page()
     resident.goto(f"{base}/")
+    launcher_ready(resident)
+    launcher = run_axe(resident, "widget-launcher")  # closed: only the launcher
+    open_chat(resident)
     say(resident, "behöver jag bygglov för en altan")
     widget = run_axe(resident, "widget")
 
@@ -516,42 +575,62 @@ def test_accessibility_axe(base, new_page):
     console = run_axe(official, "console")
     widget_person = run_axe(resident, "widget-with-official")
 
-    line = (f"axe-core WCAG 2.1 AA: widget {axe_line(widget)} | widget with an official {axe_line(widget_person)}"
+    line = (f"axe-core WCAG 2.1 AA: closed widget (launcher) {axe_line(launcher)} | widget {axe_line(widget)}"
+            f" | widget with an official {axe_line(widget_person)}"
             f" | console login {axe_line(login_page)} | console with a chat open {axe_line(console)}")
-    for key, what in (("widget-typing", "widget showing 'skriver …'"), ("console-typing", "console showing 'skriver …'")):
+    for key, what in (("widget-typing", "widget showing 'skriver …'"), ("console-typing", "console showing 'skriver …'"),
+                      ("widget-english", "widget in English"), ("widget-unread", "closed widget with unread messages")):
         if key in AXE_SUMMARY:  # from the live test, when it ran
             line += f" | {what} {axe_line(AXE_SUMMARY[key])}"
     AXE_SUMMARY["summary"] = line
     (REPORTS / "axe-summary.json").write_text(json.dumps(AXE_SUMMARY, indent=2, ensure_ascii=False) + "\n",
                                               encoding="utf-8")
     print("\n" + line)
-    for summary in (widget, widget_person, login_page, console):
+    for summary in (launcher, widget, widget_person, login_page, console):
         assert_no_serious(summary)
 
 
 def test_keyboard_alone(base, new_page):
-    """Tab to the chat, write, choose a quick reply, all without a mouse; the focus is visible."""
+    """Tab to the launcher, open the chat, write, close and open it again, choose a quick reply, all without
+    a mouse; the focus is visible."""
     page = new_page()
     page.goto(f"{base}/")
+    launcher_ready(page)
     for _ in range(20):
         page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement.id") == "kc-input":
+        if page.evaluate("() => document.activeElement.id") == "kc-launcher":
             break
     else:
-        pytest.fail("Tab never reached the chat's text box")
+        pytest.fail("Tab never reached the chat's launcher")
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") not in ("", "none")
+    page.keyboard.press("Enter")
+    expect(page.locator("#kc-panel")).to_be_visible()
+    expect(page.locator("#kc-input")).to_be_focused()
     outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("", "none")
+    wait_bot_after(page, 0, re.escape(WELCOME))
     before = max_seq(page)
     page.keyboard.type("behöver jag bygglov för en altan")
     page.keyboard.press("Enter")
-    wait_bot_after(page, before)
+    wait_bot_after(page, before, FEEDBACK_QUESTION)
     expect(page.locator("#kc-input")).to_be_focused()
+
+    # Escape closes the chat and gives the focus back to the launcher; Enter opens it again, nothing lost.
+    shown = messages(page)
+    page.keyboard.press("Escape")
+    expect(page.locator("#kc-panel")).to_be_hidden()
+    expect(page.locator("#kc-launcher")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#kc-input")).to_be_focused()
+    assert messages(page) == shown
+
     for _ in range(10):  # back up from the text box to the quick reply
         page.keyboard.press("Shift+Tab")
         if page.evaluate("() => document.activeElement.classList.contains('kc-quick')"):
             break
     else:
         pytest.fail("Shift+Tab never reached the quick reply")
+    assert page.evaluate("() => document.activeElement.textContent") == ASK_FOR_PERSON  # the newest turn's last
     assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") not in ("", "none")
     before = max_seq(page)
     page.keyboard.press("Enter")
@@ -567,15 +646,176 @@ def test_keyboard_alone(base, new_page):
     expect(console.locator("#me-name")).to_have_text("Anna Holm")
 
 
+def posts_a_message(request) -> bool:
+    return request.method == "POST" and re.search(r"/api/conversations/[^/]+/messages$", request.url) is not None
+
+
+def test_launcher_opens_closes_and_counts_unread(base, new_page):
+    """The conversation starts only when the launcher is clicked; "Stäng chatten" closes the chat, the tab
+    remembers whether it was open, and what comes while it is closed is counted on the launcher."""
+    page = new_page()
+    started: list[str] = []
+    page.on("request", lambda r: started.append(r.url)
+            if r.method == "POST" and r.url.endswith("/api/conversations") else None)
+    page.goto(f"{base}/")
+    launcher = launcher_ready(page)
+    badge = page.locator("#kc-launcher .kc-badge")
+    expect(launcher).to_have_text(LAUNCHER)
+    expect(badge).to_be_hidden()
+    assert started == [] and page.evaluate("() => localStorage.getItem('kommunchatt')") is None
+    welcome = open_chat(page)
+    assert len(started) == 1 and welcome["seq"] == 1 and welcome["text"].startswith(WELCOME)
+    expect(page.locator("#kc-input")).to_be_focused()
+    assert page.evaluate("() => sessionStorage.getItem('kommunchatt-open')") == "1"
+
+    # "Stäng chatten" closes it, the focus goes back to the launcher; closed stays closed over a reload.
+    page.get_by_role("button", name="Stäng chatten").click()
+    expect(page.locator("#kc-panel")).to_be_hidden()
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    assert page.evaluate("() => sessionStorage.getItem('kommunchatt-open')") == "0"
+    page.reload()
+    launcher_ready(page)
+    page.wait_for_function("() => window.kommunchatt.polls >= 1")  # the history is in...
+    expect(badge).to_be_hidden()  # ...and is not counted as new
+    launcher.click()
+    expect(page.locator("#kc-panel")).to_be_visible()
+    expect(page.locator("#kc-messages .kc-msg")).to_have_count(1)  # the same conversation, its welcome once
+    assert len(started) == 1
+
+    # A topic button under the welcome is sent; the chat is closed before the answer comes.
+    held = []
+    sends = re.compile(r"/api/conversations/[^/]+/messages$")
+    page.route(sends, lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+    before = max_seq(page)
+    with page.expect_request(posts_a_message):
+        page.locator('.kc-msg[data-seq="1"] .kc-quick', has_text="Bygglov").click()
+    page.locator("#kc-close").click()
+    expect(page.locator("#kc-panel")).to_be_hidden()
+    assert len(held) == 1 and held[0].request.post_data_json["payload"] == "/bygglov"
+    held[0].continue_()
+    page.unroute(sends)
+    wait_bot_after(page, before, FEEDBACK_QUESTION)
+    page.wait_for_function("() => !document.querySelector('#kc-form').hasAttribute('aria-busy')")
+    came = [m for m in messages(page) if m["seq"] > before and m["author"] != "resident"]
+    assert len(came) >= 2, came  # the answer and "Fick du svar på din fråga?"
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text(str(len(came)))
+    expect(launcher).to_have_accessible_name(f"{LAUNCHER} ({len(came)} nya meddelanden)")
+    expect(page.locator("#kc-announce")).to_have_text("Du har fått svar i chatten.")
+    assert page.evaluate("() => window.kommunchatt.unread") == len(came)
+    assert_no_serious(run_axe(page, "widget-unread"))
+
+    # Opened again: nothing is counted any more; "Ja" says which answer helped.
+    launcher.click()
+    expect(badge).to_be_hidden()
+    expect(page.locator("#kc-announce")).to_have_text("")
+    before = max_seq(page)
+    asked = page.locator(".kc-msg[data-author=bot]").last
+    expect(asked.locator(".kc-text")).to_have_text(FEEDBACK_QUESTION)
+    with page.expect_request(posts_a_message) as sent:
+        asked.get_by_role("button", name="Ja", exact=True).click()
+    body = sent.value.post_data_json
+    assert body["text"] == "Ja" and re.fullmatch(r'/feedback_yes\{"svar":"bygglov/[a-z0-9_]+"\}', body["payload"]), body
+    wait_bot_after(page, before, "Vad bra")
+    assert_seqs_once_in_order(page)
+
+
+def test_in_english_button_relabels_the_widget(base, new_page):
+    """"In English" under the welcome: the conversation's language changes, and the widget's own words with it."""
+    page = new_page()
+    page.goto(f"{base}/")
+    open_chat(page)
+    root = page.locator("#kc-root")
+    expect(root).to_have_attribute("lang", "sv")
+    expect(page.locator("#kc-title")).to_have_text("Chatt med Exempelby kommun")
+    before = max_seq(page)
+    with page.expect_request(posts_a_message) as sent:
+        page.locator('.kc-msg[data-seq="1"] .kc-quick', has_text="In English").click()
+    assert sent.value.post_data_json == {"text": "In English", "payload": '/byt_sprak{"language":"en"}'}
+    reply = wait_bot_after(page, before, "English")
+    assert reply["text"].startswith("OK, I will write in English."), reply
+
+    expect(root).to_have_attribute("lang", "en")
+    expect(page.locator("#kc-title")).to_have_text("Chat with Exempelby kommun")
+    expect(page.locator("#kc-close")).to_have_text("Close the chat")
+    expect(page.locator("label[for=kc-input]")).to_have_text("Your message")
+    expect(page.locator("#kc-form button[type=submit]")).to_have_text("Send")
+    expect(page.locator("#kc-download")).to_have_text("Download the chat")
+    expect(page.locator("#kc-root .kc-notice")).to_contain_text("personal identity number")
+    expect(page.locator("#kc-messages")).to_have_attribute("aria-label", "Messages in the chat")
+    # The names on the messages already shown are relabelled too, the welcome's included.
+    assert {m["who"] for m in messages(page) if m["author"] == "bot"} == {"Automated assistant"}
+    assert {m["who"] for m in messages(page) if m["author"] == "resident"} == {"You"}
+    assert page.evaluate("() => window.kommunchatt.language") == "en"
+    assert_no_serious(run_axe(page, "widget-english"))
+
+    # Closed, the launcher speaks English; after a reload the widget is still in English.
+    page.locator("#kc-close").click()
+    expect(page.locator("#kc-launcher")).to_have_text("Chat with us")
+    page.reload()
+    expect(launcher_ready(page)).to_have_text("Chat with us")
+    expect(root).to_have_attribute("lang", "en")
+
+
+# Every line box of the demo page's own text (not the widget's) that the launcher's box overlaps.
+TEXT_UNDER_LAUNCHER = """() => {
+    const root = document.querySelector('#kc-root');
+    const l = document.querySelector('#kc-launcher').getBoundingClientRect();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const hits = [];
+    let boxes = 0;
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!node.textContent.trim() || root.contains(node) || node.parentElement.closest('script, style')) continue;
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        for (const r of range.getClientRects()) {
+            if (!r.width || !r.height) continue;
+            boxes += 1;
+            if (r.left < l.right && r.right > l.left && r.top < l.bottom && r.bottom > l.top) {
+                hits.push({text: node.textContent.trim().slice(0, 60), box: [r.left, r.top, r.right, r.bottom]});
+            }
+        }
+    }
+    return {launcher: [l.left, l.top, l.right, l.bottom], boxes, hits};
+}"""
+
+
+def test_closed_launcher_covers_no_page_text(base, new_page):
+    """The closed launcher hides none of the demo page's text: at desktop width (at the top and at the bottom
+    of the page) and at 360 px scrolled to the bottom, where the page leaves room for it."""
+    REPORTS.mkdir(exist_ok=True)
+    phone = {"is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+    for name, viewport, kwargs, places in (("desktop", DESKTOP, {}, ("top", "bottom")),
+                                           ("phone-360", PHONE, phone, ("bottom",))):
+        page = new_page(viewport, **kwargs)
+        page.goto(f"{base}/")
+        launcher = launcher_ready(page)
+        expect(launcher).to_have_text(LAUNCHER)
+        for place in places:
+            if place == "bottom":
+                page.evaluate("() => window.scrollTo(0, document.scrollingElement.scrollHeight)")
+                page.wait_for_function("() => Math.ceil(window.scrollY + window.innerHeight)"
+                                       " >= document.scrollingElement.scrollHeight")
+            expect(launcher).to_be_in_viewport(ratio=1)
+            found = page.evaluate(TEXT_UNDER_LAUNCHER)
+            assert found["boxes"] >= 10, found  # the page's text was measured at all
+            assert not found["hits"], (name, place, found)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"]
+        page.screenshot(path=str(REPORTS / f"widget-launcher-{name}.png"))
+
+
 def test_screenshots_and_narrow_screen(base, new_page):
     REPORTS.mkdir(exist_ok=True)
     desktop = new_page(DESKTOP)
     desktop.goto(f"{base}/")
+    open_chat(desktop)
     say(desktop, "behöver jag bygglov för en altan")
     desktop.screenshot(path=str(REPORTS / "widget-desktop.png"))
 
     phone = new_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     phone.goto(f"{base}/")
+    open_chat(phone)
     say(phone, "behöver jag bygglov för en altan")
     name, _ = ask_for_person(phone)
     conv = conversation_id(phone)
@@ -599,6 +839,7 @@ def test_screenshots_and_narrow_screen(base, new_page):
     # 200 % zoom of a 1280 x 800 window is a 640 x 400 CSS-pixel window drawn at twice the size.
     zoomed = new_page({"width": 640, "height": 400}, device_scale_factor=2)
     zoomed.goto(f"{base}/")
+    open_chat(zoomed)
     say(zoomed, "behöver jag bygglov för en altan")
     assert zoomed.evaluate("() => document.documentElement.scrollWidth") <= 640
     for selector in ("#kc-input", "#kc-form button[type=submit]"):

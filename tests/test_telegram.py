@@ -30,6 +30,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CHAT = 555000111
 GROUP = -1001234567890
 USERNAMES = {"Anna Holm": "anna.holm", "Erik Sandberg": "erik.sandberg"}
+WELCOME_SV = "Hej! Jag är en automatisk assistent för Exempelby kommun."
+HELP_SV = "Här kan du ställa frågor till Exempelby kommun."
+TO_ENGLISH = '/byt_sprak{"language":"en"}'
 _update_ids = itertools.count(300000000)
 
 
@@ -77,6 +80,36 @@ def update(name: str, *, chat_id: int = CHAT, text: str | None = None) -> dict:
     if text is not None:
         message["text"] = text
     return body
+
+
+def command(text: str, *, chat_id: int = CHAT) -> dict:
+    """The resident sends a command such as /hjalp (the captured /start with another command)."""
+    body = update("start", chat_id=chat_id, text=text)
+    body["message"]["entities"][0]["length"] = len(text)
+    return body
+
+
+def buttons(call) -> dict[str, str]:
+    """The inline keyboard under a recorded sendMessage: button title -> callback data."""
+    markup = call.params.get("reply_markup") or {}
+    return {b["text"]: b["callback_data"] for row in markup.get("inline_keyboard") or [] for b in row}
+
+
+def press(call, title: str, *, chat_id: int = CHAT) -> dict:
+    """The resident presses the button `title` under a message the bot sent (a recorded sendMessage)."""
+    body = update("callback_query", chat_id=chat_id)
+    query = body["callback_query"]
+    query["id"] = f"query-{body['update_id']}"
+    query["data"] = buttons(call)[title]
+    query["message"].update(text=call.params["text"], reply_markup=call.params["reply_markup"])
+    return body
+
+
+def stored(client, chat_id: int = CHAT) -> list[Message]:
+    """The chat's messages in the database, in seq order."""
+    conv = conversation(client, chat_id)
+    with client.app.state.services.sessions() as session:
+        return list(session.scalars(select(Message).where(Message.conversation_id == conv.id).order_by(Message.seq)))
 
 
 def post(client, body: dict, secret: str | None = SECRET):
@@ -165,18 +198,28 @@ def test_whole_handoff_over_telegram_with_real_rasa(tmp_path, telegram):
             def mark() -> int:
                 return len(telegram.sent("sendMessage", chat_id=CHAT))
 
-            # /start: a greeting in Swedish that says who answers and what not to write
+            # /start: the assistant's welcome in Swedish, which says who answers and what not to write,
+            # with the most asked topics and "In English" as buttons; the channel's commands follow it
             m = mark()
             send(http, update("start"))
-            greeting = sent_since(m, lambda c: "personnummer" in c.params["text"], "the greeting").params["text"]
-            assert "Exempelby kommun" in greeting and "automatisk assistent" in greeting and "hälsa" in greeting
+            welcome = sent_since(m, lambda c: "personnummer" in c.params["text"], "the greeting")
+            greeting = welcome.params["text"]
+            assert greeting.startswith(WELCOME_SV) and "hälsa" in greeting
+            assert buttons(welcome)["In English"] == TO_ENGLISH and "/bygglov" in buttons(welcome).values()
+            sent_since(m, lambda c: "/person" in c.params["text"], "the commands")
 
-            # a bygglov question: the real Rasa answers, with its buttons as an inline keyboard
+            # a bygglov question: the real Rasa answers, then asks whether that helped, with its buttons
+            # as an inline keyboard (the answer itself has none)
             m = mark()
             send(http, update("private_text", text="behöver jag bygglov för att bygga en altan"))
             answer = sent_since(m, lambda c: "bygglov" in c.params["text"].lower(), "the bot's answer")
-            keyboard = answer.params["reply_markup"]["inline_keyboard"]
-            assert any(b["callback_data"] == "/request_human" for row in keyboard for b in row)
+            assert not buttons(answer)
+            asked = sent_since(m, lambda c: c.params["text"] == "Fick du svar på din fråga?", "'Fick du svar?'")
+            choices = buttons(asked)
+            assert list(choices) == ["Ja", "Nej", "Prata med en person"], choices
+            assert re.fullmatch(r'/feedback_yes\{"svar":"bygglov/[a-z0-9_]+"\}', choices["Ja"]), choices
+            assert choices["Nej"] == choices["Ja"].replace("/feedback_yes", "/feedback_no", 1)
+            assert choices["Prata med en person"] == "/request_human"
 
             # /person: the action server asks the switchboard for a person, who is named
             m = mark()
@@ -218,14 +261,11 @@ def test_whole_handoff_over_telegram_with_real_rasa(tmp_path, telegram):
             assert transcript[-1]["author"] == "bot", transcript[-1]
             sent_since(m, lambda c: c.params["text"] == transcript[-1]["text"], "the bot's next answer")
 
-            # the button under the first answer asks for a person again: the same official, by continuity
+            # the button under the first "Fick du svar?" asks for a person again: the same official, by continuity
             m = mark()
-            press = update("callback_query")
-            press["callback_query"]["message"].update(
-                text=answer.params["text"],
-                reply_markup=answer.params["reply_markup"])
-            send(http, press)
-            assert telegram.sent("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
+            pressed = press(asked, "Prata med en person")
+            send(http, pressed)
+            assert telegram.sent("answerCallbackQuery", callback_query_id=pressed["callback_query"]["id"])
             sent_since(m, lambda c: c.params["text"].startswith(f"Jag kopplar dig till {name}, "), "the same official")
 
             # /avsluta: the resident leaves, the handoff closes as abandoned
@@ -292,21 +332,86 @@ def test_webhook_mode_without_a_secret_stops_start_up(settings, telegram):
 # ---- what residents send ----------------------------------------------------------------------
 
 def test_start_greets_in_plain_swedish_and_is_delivered(tg, telegram):
+    """/start is the switchboard's welcome, as on the web, with its buttons; a second message lists the commands."""
     send(tg, update("start"))
-    greeting = telegram.wait_for(lambda: telegram.texts(CHAT), what="the greeting")[0]
-    assert greeting.startswith("Hej! Här kan du ställa frågor till Exempelby kommun.")
-    assert "personnummer" in greeting and "hälsa" in greeting and "/person" in greeting
+    welcome, commands = telegram.wait_for(
+        lambda: (sent := telegram.sent("sendMessage", chat_id=CHAT))[1:] and sent, what="the greeting")[:2]
+    greeting = welcome.params["text"]
+    assert greeting.startswith(WELCOME_SV)
+    assert "personnummer" in greeting and "hälsa" in greeting
+    choices = buttons(welcome)
+    assert choices["In English"] == TO_ENGLISH
+    assert {"/sophamtning", "/bygglov"} <= set(choices.values()), choices
+    assert all(len(data.encode()) <= 64 for data in choices.values())  # Telegram's limit for callback data
+    listed = commands.params["text"]
+    assert all(f"{c} " in listed for c in ("/person", "/samtal", "/avsluta")) and not buttons(commands)
     conv = conversation(tg)
-    assert final_delivery(tg, conv.id, 1).state == "sent"
+    assert [(m.seq, m.author) for m in stored(tg)] == [(1, Author.bot), (2, Author.system)]
+    assert final_delivery(tg, conv.id, 1).state == "sent" and final_delivery(tg, conv.id, 2).state == "sent"
+
+
+def test_start_hjalp_and_help_in_a_begun_chat_explain_it_again(tg, telegram):
+    send(tg, update("start"))
+    telegram.wait_for(lambda: len(telegram.texts(CHAT)) >= 2, what="the welcome and the commands")
+    settled(tg)
+    for text in ("/start", "/hjalp", "/help"):
+        before = len(telegram.texts(CHAT))
+        send(tg, command(text))
+        said = telegram.wait_for(lambda: telegram.texts(CHAT)[before:], what=f"the help after {text}")[0]
+        assert said.startswith(HELP_SV), (text, said)
+        assert "personnummer" in said and "hälsa" in said and "/person" in said
+    assert [m.author for m in stored(tg)].count(Author.bot) == 1  # the welcome only once
+
+    # /hjalp (or /help) as the very first contact is the welcome too
+    other = CHAT + 1
+    send(tg, command("/hjalp", chat_id=other))
+    first = telegram.wait_for(lambda: telegram.texts(other), what="the welcome after /hjalp")[0]
+    assert first.startswith(WELCOME_SV)
 
 
 def test_button_press_is_answered_and_stored_with_its_title(tg, telegram):
-    press = update("callback_query")
-    send(tg, press)
-    assert telegram.sent("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
-    with tg.app.state.services.sessions() as session:
-        first = session.scalar(select(Message).where(Message.conversation_id == conversation(tg).id, Message.seq == 1))
-    assert first.author == Author.resident and first.text == "Prata med en person"
+    send(tg, update("start"))
+    telegram.wait_for(lambda: len(telegram.texts(CHAT)) >= 2, what="the welcome and the commands")
+    settled(tg)
+    pressed = update("callback_query")
+    send(tg, pressed)
+    assert telegram.sent("answerCallbackQuery", callback_query_id=pressed["callback_query"]["id"])
+    said = [m for m in stored(tg) if m.author == Author.resident]
+    assert [m.text for m in said] == ["Prata med en person"]
+    assert said[0].seq > 2  # after the welcome and the commands
+
+
+def test_texts_follow_the_conversations_language(tg, telegram):
+    """After "In English" under the welcome, what the channel itself says is English (texts/telegram_en.yml)."""
+    send(tg, update("start"))
+    welcome = telegram.wait_for(lambda: telegram.sent("sendMessage", chat_id=CHAT), what="the welcome")[0]
+    telegram.wait_for(lambda: len(telegram.texts(CHAT)) >= 2, what="the commands")
+    send(tg, press(welcome, "In English"))
+    assert conversation(tg).language == "en"
+    assert [m.text for m in stored(tg) if m.author == Author.resident] == ["In English"]
+
+    def says(body: dict, what: str) -> str:
+        before = len(telegram.texts(CHAT))
+        send(tg, body)
+        return telegram.wait_for(lambda: telegram.texts(CHAT)[before:], what=what)[-1]
+
+    settled(tg)
+    assert says(update("sticker"), "the sticker reply") == (
+        "The chat can only show text. The sticker you sent did not come through. Please use words instead.")
+    said = says(command("/hjalp"), "the help")
+    assert said.startswith("Here you can ask Exempelby kommun your questions.") and "/person" in said
+    assert says(update("avsluta"), "nothing to end") == (
+        "You are now talking to the automated assistant. There is no chat with a person to end.")
+    send(tg, update("person"))
+    assert [m.text for m in stored(tg) if m.author == Author.resident][-1] == "I want to talk to a person"
+
+    send(tg, update("samtal"))
+    call = telegram.wait_for(lambda: telegram.sent("sendDocument", chat_id=CHAT), what="the file")[0]
+    content = call.files["document"][1].decode("utf-8")
+    assert call.params["caption"] == "Here is your whole chat with us."
+    assert content.startswith("Your chat with Exempelby kommun on Telegram.")
+    assert re.search(r"\d\d:\d\d You:\n    In English", content)
+    assert re.search(r"\d\d:\d\d The assistant:\n    Hej! Jag är en automatisk assistent", content)
 
 
 def test_sticker_photo_and_edit_get_a_polite_reply(tg, telegram):

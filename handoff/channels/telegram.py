@@ -43,11 +43,11 @@ from .. import service, texts
 from ..config import PLACEHOLDER_SECRETS, Settings
 from ..models import Author, Conversation, Delivery, Message, utcnow
 from ..switchboard import BadMessage, Switchboard
-from ..timefmt import swedish_datetime
+from ..timefmt import said_datetime
 
 log = logging.getLogger(__name__)
 
-TEXTS = "telegram_sv"  # handoff/texts/telegram_sv.yml
+LANGUAGES = ("sv", "en")  # handoff/texts/telegram_sv.yml, telegram_en.yml (same keys)
 MAX_CHARS = 4096  # Telegram's limit for one message, counted in UTF-16 code units
 CALLBACK_DATA_MAX_BYTES = 64
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -63,13 +63,18 @@ class TelegramSetupError(RuntimeError):
     """The channel cannot run as configured; the message tells the operator what to change."""
 
 
-def say(key: str, **values: object) -> str:
-    return texts.text(key, TEXTS, **values)
+def _language(language: str | None) -> str:
+    return language if language in LANGUAGES else "sv"
 
 
-@lru_cache(maxsize=1)
-def _labels() -> dict[str, str]:
-    doc = yaml.safe_load((texts.TEXTS_DIR / f"{TEXTS}.yml").read_text(encoding="utf-8"))
+def say(key: str, language: str | None = "sv", **values: object) -> str:
+    """What the channel says, in the conversation's language (sv or en; anything else is Swedish)."""
+    return texts.text(key, f"telegram_{_language(language)}", **values)
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _labels(language: str = "sv") -> dict[str, str]:
+    doc = yaml.safe_load((texts.TEXTS_DIR / f"telegram_{_language(language)}.yml").read_text(encoding="utf-8"))
     return dict(doc.get("labels") or {})
 
 
@@ -137,12 +142,12 @@ def split_text(text: str, limit: int = MAX_CHARS) -> list[str]:
     return parts
 
 
-def render(message: dict) -> tuple[list[str], InlineKeyboardMarkup | None]:
+def render(message: dict, language: str | None = "sv") -> tuple[list[str], InlineKeyboardMarkup | None]:
     """A stored message as Telegram parts: an official's name and title first, buttons as an inline keyboard."""
     text = message["text"]
     official = message.get("official")
     if message.get("author") == Author.official and official:
-        text = f"{say('official_says', namn=official['name'], titel=official['title'])}\n{text}"
+        text = f"{say('official_says', language, namn=official['name'], titel=official['title'])}\n{text}"
     rows = [
         [InlineKeyboardButton(b["title"], callback_data=b["payload"])]
         for b in message.get("buttons") or []
@@ -402,20 +407,33 @@ class TelegramChannel:
         member = update.my_chat_member
         if member is None or member.new_chat_member.status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR):
             chat_id = chat.id
+            # Nothing is stored for a group, so there is no conversation language: Swedish.
             self._enqueue(chat_id, [lambda: self.bot.send_message(chat_id, say("group_refused"))])
             self._enqueue(chat_id, [lambda: self.bot.leave_chat(chat_id)])
             log.info("refused a %s chat", chat.type)
         raise ApplicationHandlerStop
 
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        kommun = self.switchboard.catalogue.facts.get("kommun") or "kommunen"
-        await self._notice(update.effective_chat.id, say("welcome", kommun=kommun))
+        """The first contact is the switchboard's welcome, as on the web (who answers, that a person can
+        take over, the personnummer notice, the topic buttons); the channel's commands follow it.
+        In a chat that has already begun, /start (or /hjalp) explains the chat and the commands again."""
+        chat_id = update.effective_chat.id
+        with self.switchboard.sessions() as session, session.begin():
+            conversation_id = service.telegram_conversation(session, chat_id).id
+        if await self.switchboard.welcome(conversation_id):
+            await self._notice(chat_id, "commands")
+        else:
+            await self._notice(chat_id, "help", kommun=self._kommun())
+
+    def _kommun(self) -> str:
+        return self.switchboard.catalogue.facts.get("kommun") or "kommunen"
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._resident_says(update.effective_chat.id, update.effective_message.text)
 
     async def _on_person(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._resident_says(update.effective_chat.id, say("person_request"), "/request_human")
+        chat_id = update.effective_chat.id
+        await self._resident_says(chat_id, say("person_request", self._chat_language(chat_id)), "/request_human")
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -430,10 +448,10 @@ class TelegramChannel:
         await self._resident_says(update.effective_chat.id, title, payload)
 
     async def _on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._notice(update.effective_chat.id, say("edited"))
+        await self._notice(update.effective_chat.id, "edited")
 
     async def _on_not_shown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._notice(update.effective_chat.id, say(f"not_shown_{_kind(update.effective_message)}"))
+        await self._notice(update.effective_chat.id, f"not_shown_{_kind(update.effective_message)}")
 
     async def _on_transcript(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The resident's whole conversation as a text file: who wrote what, and when."""
@@ -443,22 +461,23 @@ class TelegramChannel:
         lines: list[str] = []
         with self.switchboard.sessions() as session, session.begin():
             conv = service.telegram_conversation(session, chat_id)
+            language = conv.language
             after = 0
             while batch := service.messages_after(session, conv.id, after):
-                lines += [self._transcript_line(m, tz) for m in batch]
+                lines += [self._transcript_line(m, tz, language) for m in batch]
                 after = batch[-1].seq
         if not lines:
-            self._send_later(chat_id, say("transcript_empty"))
+            self._send_later(chat_id, say("transcript_empty", language))
             return
-        kommun = self.switchboard.catalogue.facts.get("kommun") or "kommunen"
-        body = say("transcript_title", kommun=kommun, tid=swedish_datetime(now)) + "\n\n" + "\n\n".join(lines) + "\n"
+        title = say("transcript_title", language, kommun=self._kommun(), tid=said_datetime(now, _language(language)))
+        body = title + "\n\n" + "\n\n".join(lines) + "\n"
         data, filename = body.encode("utf-8"), f"samtal-{now:%Y-%m-%d}.txt"
         self._enqueue(chat_id, [lambda: self.bot.send_document(
-            chat_id, document=data, filename=filename, caption=say("transcript_caption"))])
+            chat_id, document=data, filename=filename, caption=say("transcript_caption", language))])
 
     @staticmethod
-    def _transcript_line(msg: Message, tz) -> str:
-        labels = _labels()
+    def _transcript_line(msg: Message, tz, language: str | None = "sv") -> str:
+        labels = _labels(_language(language))
         if msg.author == Author.official and msg.official is not None:
             who = f"{msg.official.name}, {msg.official.title}"
         else:
@@ -475,8 +494,9 @@ class TelegramChannel:
             conv = service.telegram_conversation(session, chat_id)
             handoff = service.resident_leaves(session, conv, outbox=outbox)
             conversation_id, topic = conv.id, handoff.topic if handoff else None
+            language = conv.language
         if handoff is None:
-            self._send_later(chat_id, say("nothing_to_end"))
+            self._send_later(chat_id, say("nothing_to_end", language))
             return
         await self.switchboard.publish(outbox)
         await self.switchboard.resume_bot(conversation_id, topic)  # Rasa listens again when the resident writes
@@ -487,7 +507,8 @@ class TelegramChannel:
         log.error("a Telegram update failed: %s\n%s", type(exc).__name__,
                   "".join(traceback.format_tb(exc.__traceback__)) if exc else "")
         if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-            self._send_later(update.effective_chat.id, say("went_wrong"))
+            chat_id = update.effective_chat.id
+            self._send_later(chat_id, say("went_wrong", self._chat_language(chat_id)))
 
     async def _resident_says(self, chat_id: int, text: str, payload: str | None = None) -> None:
         with self.switchboard.sessions() as session, session.begin():
@@ -497,13 +518,26 @@ class TelegramChannel:
         except BadMessage as exc:
             self._send_later(chat_id, str(exc))
 
-    async def _notice(self, chat_id: int, text: str) -> None:
-        """Store what the service says to this resident; deliver() sends it, and an official in the chat sees it."""
+    async def _notice(self, chat_id: int, key: str, **values: object) -> None:
+        """Store what the service says to this resident, in the conversation's language; deliver() sends it,
+        and an official in the chat sees it."""
         outbox = service.Outbox()
         with self.switchboard.sessions() as session, session.begin():
             conv = service.telegram_conversation(session, chat_id)
-            service.append_message(session, conv, Author.system, text, outbox=outbox)
+            service.append_message(session, conv, Author.system, say(key, conv.language, **values), outbox=outbox)
         await self.switchboard.publish(outbox)
+
+    def _chat_language(self, chat_id: int) -> str:
+        """The language of the chat's conversation, without opening one; Swedish when there is none
+        (or when the database cannot say, e.g. while an error is being reported)."""
+        try:
+            with self.switchboard.sessions() as session:
+                language = session.scalar(
+                    select(Conversation.language).where(Conversation.telegram_chat_id == chat_id)
+                    .order_by(Conversation.created_at.desc()).limit(1))
+        except Exception:  # noqa: BLE001 - only the language of an apology depends on it
+            return "sv"
+        return _language(language)
 
     # -- what goes out --
 
@@ -513,6 +547,7 @@ class TelegramChannel:
             with self.switchboard.sessions() as session, session.begin():
                 conv = session.get(Conversation, message["conversation_id"])
                 chat_id = conv.telegram_chat_id if conv is not None else None
+                language = conv.language if conv is not None else None
                 if chat_id is None:
                     log.warning("message %s has no Telegram chat to go to", message.get("message_id"))
                     return
@@ -524,7 +559,7 @@ class TelegramChannel:
                 delivery_id = delivery.id
         except IntegrityError:
             return  # another process recorded it first
-        parts, markup = render(message)
+        parts, markup = render(message, language)
         steps = [
             (lambda part=part, last=(i == len(parts) - 1): self.bot.send_message(
                 chat_id, part, reply_markup=markup if last else None))
@@ -548,9 +583,10 @@ class TelegramChannel:
                 msg = session.get(Message, delivery.message_id)
                 conv = session.get(Conversation, msg.conversation_id)
                 if won and conv.telegram_chat_id is not None:
-                    taken.append((delivery.id, conv.telegram_chat_id, {**service.message_dict(msg), "message_id": msg.id}))
-        for delivery_id, chat_id, message in taken:
-            parts, markup = render(message)
+                    taken.append((delivery.id, conv.telegram_chat_id, conv.language,
+                                  {**service.message_dict(msg), "message_id": msg.id}))
+        for delivery_id, chat_id, language, message in taken:
+            parts, markup = render(message, language)
             steps = [(lambda part=part, last=(i == len(parts) - 1): self.bot.send_message(
                 chat_id, part, reply_markup=markup if last else None)) for i, part in enumerate(parts)]
             self._enqueue(chat_id, steps, delivery_id=delivery_id)

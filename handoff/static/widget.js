@@ -1,10 +1,14 @@
 /* Kommunchatt – the residents' chat widget. Embed with:
  *   <script src="https://<server>/static/widget.js" defer></script>
- * Plain ES2020, no dependencies. All message text goes in with textContent. */
+ * Plain ES2020, no dependencies. All message text goes in with textContent.
+ * It starts as a small launcher button; the chat opens (and the conversation starts) on a click.
+ * Its own words come from the service (GET /api/widget/texts/{sv|en}, texts/widget_*.yml). */
 (() => {
   "use strict";
 
   const STORE_KEY = "kommunchatt";
+  const OPEN_KEY = "kommunchatt-open"; // sessionStorage: the chat was left open in this tab
+  const LANGUAGES = ["sv", "en"];
   // News come over a WebSocket; polling is the fallback: often while the socket is down, seldom while it is up
   // (a little more often while waiting in line, since the place in line changes without an event).
   const POLL_MS = 1500;
@@ -13,30 +17,106 @@
   const TYPING_SEND_MS = 3000; // tell the official "the resident is typing" at most this often
   const TYPING_SHOW_MS = 5000; // "Anna Holm skriver …" goes away this long after the last sign of typing
   const PAGE = 500; // the server sends at most this many messages per call
-  const NAMES = { bot: "Automatisk assistent", resident: "Du", system: "Kommunen" };
+  const TEXTS_RETRY_MAX_MS = 30000; // without its texts the widget waits, trying again, before it shows itself
 
   const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   const scriptUrl = new URL(script ? script.src : "/static/widget.js", location.href);
   const API = scriptUrl.origin;
   // The host page may name itself: <script src=".../widget.js" data-municipality="Exempelby kommun" defer>
   const MUNICIPALITY = (script && script.dataset.municipality) || "Exempelby kommun";
+  // ...and its language, for a new conversation (data-language="en" on English pages); Swedish otherwise.
+  const PAGE_LANGUAGE = script && LANGUAGES.includes(script.dataset.language) ? script.dataset.language : "sv";
 
   const state = {
     conv: null, seen: new Set(), sending: false, polling: false, pollAgain: false, failures: 0, restarting: null,
     convState: "bot", // bot | waiting | with_official | closed: the resident's typing is only sent to a person
-    typingSentAt: 0, typingTimer: null, officialName: "",
+    typingSentAt: 0, typingTimer: null, officialName: "", typingName: "",
+    lang: "sv", texts: {}, wantedLang: null, lastInfo: null, // the language shown, its texts, the last status
+    open: false, unread: 0, caughtUp: false, // panel open; messages that came while it was closed
   };
   let ui = null;
   let live = null; // the WebSocket of the current conversation: { conv, socket }
 
   // Read-only figures for the browser tests and for debugging (window.kommunchatt.liveMessages etc.):
-  // events received over the socket, messages first shown from it, connections made, polls done.
-  const stats = { liveEvents: 0, liveMessages: 0, connects: 0, polls: 0, connected: false };
+  // events received over the socket, messages first shown from it, connections made, polls done;
+  // whether the chat is open, the language of its texts, messages counted on the launcher.
+  const stats = { liveEvents: 0, liveMessages: 0, connects: 0, polls: 0, connected: false, open: false, language: "", unread: 0 };
   try {
     const hook = {};
     for (const key of Object.keys(stats)) Object.defineProperty(hook, key, { get: () => stats[key], enumerable: true });
     Object.defineProperty(window, "kommunchatt", { value: Object.freeze(hook), configurable: true });
   } catch (_) { /* the host page has its own kommunchatt: do without */ }
+
+  /* ---------- texts ---------- */
+
+  /** The text named key in the widget's language, with {placeholders} filled (unknown ones empty). */
+  function t(key, values) {
+    const raw = state.texts[key];
+    if (typeof raw !== "string") return "";
+    return raw.replace(/\{(\w+)\}/g, (_, name) => (values && values[name] != null ? String(values[name]) : ""));
+  }
+  const VALUES = { kommun: MUNICIPALITY };
+  const textsCache = {};
+  async function loadTexts(lang) {
+    if (!textsCache[lang]) {
+      const data = await api(`/api/widget/texts/${lang}`);
+      if (!data || typeof data !== "object" || typeof data.launcher !== "string") throw new Error("no texts");
+      textsCache[lang] = data;
+    }
+    return textsCache[lang];
+  }
+
+  /** The conversation's language (from any answer of the API): load its texts and label everything anew. */
+  async function setLanguage(lang) {
+    if (!LANGUAGES.includes(lang) || (lang === state.lang && state.wantedLang === null)) return;
+    if (state.wantedLang === lang) return; // already loading
+    state.wantedLang = lang;
+    let texts;
+    try {
+      texts = await loadTexts(lang);
+    } catch (_) {
+      if (state.wantedLang === lang) state.wantedLang = null; // the next answer tries again
+      return;
+    }
+    if (state.wantedLang !== lang) return; // another language was asked for meanwhile
+    state.wantedLang = null;
+    state.lang = lang;
+    state.texts = texts;
+    stats.language = lang;
+    if (state.conv && state.conv.language !== lang) {
+      state.conv.language = lang;
+      saveConv();
+    }
+    applyTexts();
+  }
+
+  /** Mark a node whose text (or an attribute) is the text named key, so that a change of language relabels it. */
+  function labelled(node, key, attr) {
+    if (attr) {
+      node.dataset.kcAttr = attr;
+      node.dataset.kcAttrKey = key;
+      node.setAttribute(attr, t(key, VALUES));
+    } else {
+      node.dataset.kcText = key;
+      node.textContent = (node.dataset.kcSpace ? " " : "") + t(key, VALUES);
+    }
+    return node;
+  }
+
+  /** Every label, notice and status in the current language (after the texts came or changed). */
+  function applyTexts() {
+    if (!ui) return;
+    ui.root.lang = state.lang;
+    for (const node of ui.root.querySelectorAll("[data-kc-text]")) {
+      node.textContent = (node.dataset.kcSpace ? " " : "") + t(node.dataset.kcText, VALUES);
+    }
+    for (const node of ui.root.querySelectorAll("[data-kc-attr]")) {
+      node.setAttribute(node.dataset.kcAttr, t(node.dataset.kcAttrKey, VALUES));
+    }
+    updateLauncher();
+    renderStatus();
+    if (ui.typing.textContent) ui.typing.textContent = t("typing", { namn: state.typingName });
+  }
 
   /* ---------- small helpers ---------- */
 
@@ -76,7 +156,7 @@
       if (!title) return name;
       return withTitleInParens ? `${name} (${title})` : `${name}, ${title}`;
     }
-    return NAMES[msg.author] || "Kommunen";
+    return t(`name_${["bot", "resident"].includes(msg.author) ? msg.author : "system"}`);
   }
 
   /* ---------- storage ---------- */
@@ -85,7 +165,8 @@
     try {
       const data = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
       if (data && typeof data.id === "string" && typeof data.secret === "string") {
-        return { id: data.id, secret: data.secret, lastSeq: Number(data.lastSeq) || 0 };
+        const language = LANGUAGES.includes(data.language) ? data.language : PAGE_LANGUAGE;
+        return { id: data.id, secret: data.secret, lastSeq: Number(data.lastSeq) || 0, language };
       }
     } catch (_) { /* private mode or broken JSON: start afresh */ }
     return null;
@@ -95,6 +176,12 @@
       if (state.conv) localStorage.setItem(STORE_KEY, JSON.stringify(state.conv));
       else localStorage.removeItem(STORE_KEY);
     } catch (_) { /* storage unavailable: the chat still works until reload */ }
+  }
+  function loadOpen() {
+    try { return sessionStorage.getItem(OPEN_KEY) === "1"; } catch (_) { return false; }
+  }
+  function saveOpen() {
+    try { sessionStorage.setItem(OPEN_KEY, state.open ? "1" : "0"); } catch (_) { /* not remembered: fine */ }
   }
 
   /* ---------- API ---------- */
@@ -111,7 +198,7 @@
     try { data = await res.json(); } catch (_) { /* empty body */ }
     if (!res.ok) {
       const detail = data && typeof data.detail === "string" ? data.detail : "";
-      const err = new Error(detail || "Något gick fel. Försök igen om en stund.");
+      const err = new Error(detail || t("error_generic") || `HTTP ${res.status}`);
       err.status = res.status;
       throw err;
     }
@@ -119,13 +206,16 @@
   }
   const convPath = (conv, rest = "") => `/api/conversations/${encodeURIComponent(conv.id)}${rest}`;
 
+  /** A new conversation in the widget's language; the service stores the assistant's welcome as its first message. */
   async function createConversation() {
-    const data = await api("/api/conversations", { method: "POST", body: {} });
-    state.conv = { id: data.id, secret: data.secret, lastSeq: 0 };
+    const data = await api("/api/conversations", { method: "POST", body: { language: state.lang } });
+    state.conv = { id: data.id, secret: data.secret, lastSeq: 0, language: state.lang };
     state.seen.clear();
     state.convState = data.state || "bot";
+    state.caughtUp = true; // everything in it from now on is new
     saveConv();
     ensureLive();
+    poll(); // the welcome, at once
     return state.conv;
   }
   async function ensureConversation() {
@@ -140,6 +230,7 @@
       state.conv = null;
       state.seen.clear();
       state.convState = "bot";
+      state.lastInfo = null;
       saveConv();
       ensureLive(); // closes the old conversation's socket
       for (const node of ui.list.querySelectorAll(".kc-msg")) node.remove();
@@ -162,34 +253,44 @@
       if (!url) continue;
       parent.append(source.slice(last, match.index));
       const link = el("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "kc-link" }, url);
-      link.append(el("span", { class: "kc-sr" }, " (öppnas i en ny flik)"));
+      link.append(labelled(el("span", { class: "kc-sr", "data-kc-space": "1" }), "new_tab"));
       parent.append(link);
       last = match.index + url.length;
     }
     parent.append(source.slice(last));
   }
 
-  /** Only the newest message's quick replies can be used; older ones stay visible but are switched off. */
-  function retireOldQuickReplies() {
-    const nodes = ui.list.querySelectorAll(".kc-msg");
-    const newest = nodes[nodes.length - 1];
-    for (const btn of ui.list.querySelectorAll(".kc-quick")) {
-      if (!newest || !newest.contains(btn)) btn.disabled = true;
-    }
+  /** Quick replies can be used until the resident (or an official) writes again: all the buttons of the
+   * assistant's latest turn (an answer and "Fick du svar på din fråga?" after it) work, older ones stay
+   * visible but are switched off, and so are a group's buttons while one of them is being sent. */
+  function refreshQuickReplies() {
+    const nodes = Array.from(ui.list.querySelectorAll(".kc-msg"));
+    let lastTurn = -1;
+    nodes.forEach((node, i) => {
+      if (node.dataset.author === "resident" || node.dataset.author === "official") lastTurn = i;
+    });
+    nodes.forEach((node, i) => {
+      const group = node.querySelector(".kc-buttons");
+      if (!group) return;
+      const usable = i > lastTurn && group.dataset.busy !== "1";
+      for (const btn of group.querySelectorAll(".kc-quick")) btn.disabled = !usable;
+    });
   }
 
   function renderMessage(msg) {
     const author = ["bot", "official", "system", "resident"].includes(msg.author) ? msg.author : "system";
     const node = el("div", { class: `kc-msg kc-msg--${author}`, "data-author": author, "data-seq": String(msg.seq) });
     if (author === "system") {
-      node.append(el("span", { class: "kc-sr" }, "Meddelande från kommunen: "));
+      node.append(labelled(el("span", { class: "kc-sr" }), "system_prefix"));
       node.append(el("p", { class: "kc-text" }, msg.text));
       return node;
     }
     const meta = el("div", { class: "kc-meta" });
     if (author === "official") meta.append(el("span", { class: "kc-avatar", "aria-hidden": "true" }, initials(msg.official && msg.official.name)));
     const byline = el("span", { class: "kc-byline" });
-    byline.append(el("span", { class: "kc-who" }, authorName(msg, false)));
+    const who = el("span", { class: "kc-who" }, authorName(msg, false));
+    if (author !== "official" || !msg.official) labelled(who, `name_${author === "official" ? "system" : author}`);
+    byline.append(who);
     const time = fmtTime(msg.created_at);
     if (time) byline.append(" ", el("time", { class: "kc-time", datetime: msg.created_at }, time));
     meta.append(byline);
@@ -199,7 +300,7 @@
     node.append(meta, text);
 
     if (author === "bot" && Array.isArray(msg.buttons) && msg.buttons.length) {
-      const group = el("div", { class: "kc-buttons", role: "group", "aria-label": "Svarsalternativ" });
+      const group = labelled(el("div", { class: "kc-buttons", role: "group" }), "choices", "aria-label");
       const shown = new Set();
       for (const b of msg.buttons) {
         if (!b || !b.title) continue;
@@ -208,9 +309,12 @@
         shown.add(key);
         const btn = el("button", { type: "button", class: "kc-quick" }, b.title);
         btn.addEventListener("click", () => {
-          for (const other of group.querySelectorAll("button")) other.disabled = true;
-          send(b.title, b.payload || null).then((ok) => {
-            if (!ok) for (const other of group.querySelectorAll("button")) other.disabled = false;
+          group.dataset.busy = "1";
+          refreshQuickReplies();
+          // The payload goes as it is, e.g. /feedback_yes{"svar":"bygglov/carport"} or /byt_sprak{"language":"en"}.
+          send(b.title, b.payload || null).finally(() => {
+            delete group.dataset.busy;
+            refreshQuickReplies();
           });
         });
         group.append(btn);
@@ -237,6 +341,7 @@
       added = true;
       if (fromSocket) stats.liveMessages += 1;
       if (msg.author === "resident") ownMessage = true;
+      else if (!state.open && state.caughtUp) state.unread += 1; // shown on the launcher
       if (msg.author === "official") hideTyping(); // the official has finished writing
     }
     // A poll lists every message after lastSeq, so its highest seq is safe to move to.
@@ -247,7 +352,10 @@
     }
     while (state.seen.has(conv.lastSeq + 1)) conv.lastSeq += 1;
     saveConv();
-    if (added) retireOldQuickReplies();
+    if (added) {
+      refreshQuickReplies();
+      updateLauncher();
+    }
     if (added && (nearBottom || ownMessage)) ui.scroll.scrollTop = ui.scroll.scrollHeight;
   }
 
@@ -270,21 +378,34 @@
 
   function showConversationInfo(info) {
     if (!info) return;
+    if (info.language) setLanguage(info.language);
     if (info.state) state.convState = info.state;
+    state.lastInfo = info;
     const person = info.official;
     if (person && person.name) state.officialName = person.name;
     // The socket says so at once; the poll is only needed while the socket is down.
     if (info.official_typing && !socketUp()) showTyping(person && person.name);
+    renderStatus();
+  }
+
+  /** The status line from the last GET /api/conversations/{id}, in the current language. */
+  function renderStatus() {
+    const info = state.lastInfo;
+    if (!info) {
+      setStatus("");
+      return;
+    }
+    const person = info.official;
     const who = person ? (person.title ? `${person.name}, ${person.title}` : person.name) : "";
     if (info.state === "waiting") {
-      let text = who ? `Du väntar på ${who}.` : "Du väntar på en handläggare.";
-      if (info.queue_position) text += ` Du är nummer ${info.queue_position} i kön.`;
+      const parts = [who ? t("waiting_for", { namn: who }) : t("waiting_any")];
+      if (info.queue_position) parts.push(t("queue_place", { plats: info.queue_position }));
       if (info.expected_wait_minutes) {
-        text += info.expected_wait_minutes === 1 ? " Väntetid cirka 1 minut." : ` Väntetid cirka ${info.expected_wait_minutes} minuter.`;
+        parts.push(info.expected_wait_minutes === 1 ? t("wait_one") : t("wait_many", { minuter: info.expected_wait_minutes }));
       }
-      setStatus(text, person || null);
+      setStatus(parts.join(" "), person || null);
     } else if (info.state === "with_official" && person) {
-      setStatus(`Du pratar nu med ${who}.`, person);
+      setStatus(t("with_official", { namn: who }), person);
     } else {
       setStatus("");
     }
@@ -293,8 +414,8 @@
   /** "Anna Holm skriver …" in a polite live region, gone after TYPING_SHOW_MS without a new sign. */
   function showTyping(name) {
     if (state.convState === "bot" || state.convState === "closed") return;
-    const who = name || state.officialName || "Handläggaren";
-    const text = `${who} skriver …`;
+    state.typingName = name || state.officialName || t("name_official");
+    const text = t("typing", { namn: state.typingName });
     if (ui.typing.textContent !== text) {
       const nearBottom = ui.scroll.scrollHeight - ui.scroll.scrollTop - ui.scroll.clientHeight < 80;
       ui.typing.textContent = text; // the line takes room from the history: keep its newest message in view
@@ -433,6 +554,7 @@
         break;
       case "state": // sent after each backlog and on every change: the history is in, refresh the status line
         if (event.state) state.convState = event.state;
+        if (event.language) setLanguage(event.language);
         ui.list.removeAttribute("aria-busy");
         if (event.state === "bot" || event.state === "closed") hideTyping();
         poll();
@@ -463,8 +585,10 @@
       do { // catch up in pages, e.g. after a reload of a long conversation
         page = await api(convPath(conv, `/messages?after=${conv.lastSeq}`), { conv });
         if (state.conv !== conv) return;
+        if (page.language) setLanguage(page.language);
         addMessages(page.messages, true);
       } while (page.messages.length >= PAGE);
+      state.caughtUp = true; // from now on, what comes while the chat is closed counts as unread
       ui.list.removeAttribute("aria-busy"); // the history after a reload is in: announce only new messages from now on
       const info = await api(convPath(conv), { conv });
       if (state.conv !== conv) return;
@@ -475,9 +599,9 @@
     } catch (err) {
       if (state.conv !== conv) return;
       if (err.status === 404) {
-        try { await restart(); } catch (_) { showError("Det gick inte att starta ett nytt samtal. Försök igen om en stund."); }
+        try { await restart(); } catch (_) { showError(t("error_restart")); }
       } else if (++state.failures === 2) {
-        showError("Vi får ingen kontakt med chatten just nu. Vi försöker igen.");
+        showError(t("error_offline"));
       }
     } finally {
       state.polling = false;
@@ -511,7 +635,7 @@
   async function send(text, payload) {
     text = String(text || "").trim();
     if (!text) {
-      showError("Skriv ett meddelande innan du skickar.");
+      showError(t("error_empty"));
       return false;
     }
     if (state.sending) return false;
@@ -528,9 +652,11 @@
         await restart();
         res = await postMessage(text, payload);
       }
+      if (res.language) setLanguage(res.language); // e.g. after the "In English" button
       addMessages(res.messages, false);
       if (res.state) state.convState = res.state;
       if (res.state === "bot") {
+        state.lastInfo = null;
         setStatus("");
         hideTyping();
       } else {
@@ -538,9 +664,7 @@
       }
       return true;
     } catch (err) {
-      showError(err instanceof TypeError
-        ? "Det gick inte att skicka. Kontrollera din anslutning och försök igen."
-        : err.message);
+      showError(err instanceof TypeError ? t("error_send") : err.message);
       return false;
     } finally {
       state.sending = false;
@@ -554,7 +678,7 @@
   async function download() {
     const conv = state.conv;
     if (!conv) {
-      showError("Det finns inget samtal att ladda ner än.");
+      showError(t("error_nothing_to_download"));
       return;
     }
     ui.download.disabled = true;
@@ -569,14 +693,14 @@
       }
       const now = new Date();
       const lines = [
-        `Chatt med ${MUNICIPALITY}`,
-        `Nedladdat ${fmtDateTime(now.toISOString())}. Tider i din tidszon.`,
+        t("download_title", VALUES),
+        t("download_when", { tid: fmtDateTime(now.toISOString()) }),
         "",
         ...all.map((m) => `${fmtDateTime(m.created_at)} ${authorName(m, true)}: ${m.text}`),
       ];
       const blob = new Blob([lines.join("\n") + "\n"], { type: "text/plain;charset=utf-8" });
       const url = URL.createObjectURL(blob);
-      const link = el("a", { href: url, download: `samtal-${slug(MUNICIPALITY)}-${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}.txt` });
+      const link = el("a", { href: url, download: `${slug(t("download_file")) || "chat"}-${slug(MUNICIPALITY)}-${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}.txt` });
       link.hidden = true;
       document.body.append(link);
       link.click();
@@ -584,33 +708,101 @@
       setTimeout(() => URL.revokeObjectURL(url), 5000);
       showError("");
     } catch (err) {
-      showError("Det gick inte att ladda ner samtalet. Försök igen.");
+      showError(t("error_download"));
     } finally {
       ui.download.disabled = false;
     }
   }
 
+  /* ---------- opening and closing ---------- */
+
+  /** The launcher's label, with the number of messages that came while the chat was closed. */
+  function updateLauncher() {
+    if (!ui) return;
+    const n = state.open ? 0 : state.unread;
+    stats.open = state.open;
+    stats.unread = n;
+    const had = ui.badge.textContent !== "";
+    ui.badge.textContent = n ? String(n) : "";
+    ui.badge.hidden = !n;
+    ui.unreadText.textContent = n ? ` (${t(n === 1 ? "unread_one" : "unread_many", { antal: n })})` : "";
+    // Said once by a screen reader when the first unread message comes in.
+    const notice = n ? t("unread_notice") : "";
+    if (!n || !had) ui.announce.textContent = notice;
+  }
+
+  /** Open the chat; the conversation (and with it the assistant's welcome) starts only now. */
+  function openPanel(focus) {
+    state.open = true;
+    state.unread = 0;
+    saveOpen();
+    ui.root.classList.add("kc-root--open");
+    ui.launcher.hidden = true;
+    ui.launcher.setAttribute("aria-expanded", "true");
+    ui.panel.hidden = false;
+    updateLauncher();
+    ui.scroll.scrollTop = ui.scroll.scrollHeight;
+    if (focus) {
+      // On a touch screen the keyboard would hide the welcome: put the focus on the history there.
+      const touch = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+      (touch ? ui.scroll : ui.input).focus({ preventScroll: true });
+    }
+    if (!state.conv) {
+      ensureConversation().catch(() => showError(t("error_start")));
+    }
+  }
+
+  function closePanel(focus) {
+    state.open = false;
+    saveOpen();
+    ui.root.classList.remove("kc-root--open");
+    ui.panel.hidden = true;
+    ui.launcher.hidden = false;
+    ui.launcher.setAttribute("aria-expanded", "false");
+    updateLauncher();
+    if (focus) ui.launcher.focus();
+  }
+
   /* ---------- building the UI ---------- */
+
+  const ICON = '<svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false">'
+    + '<path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9.4L5 21.6V18H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm0 2v11h3v1.4L8.6 16H20V5H4zm3 3h10v2H7V8zm0 4h7v2H7v-2z"/></svg>';
 
   function build() {
     const css = el("link", { rel: "stylesheet", href: new URL("widget.css", scriptUrl).href });
     document.head.append(css);
 
-    const root = el("section", { id: "kc-root", class: "kc-root", "aria-labelledby": "kc-title" });
+    const root = el("div", { id: "kc-root", class: "kc-root", lang: state.lang });
+
+    // Closed: one small button in the lower right corner.
+    const launcher = el("button", { type: "button", id: "kc-launcher", class: "kc-launcher", "aria-expanded": "false", "aria-controls": "kc-panel" });
+    const icon = el("span", { class: "kc-launcher-icon", "aria-hidden": "true" });
+    icon.innerHTML = ICON; // a constant of this script, never anything from a message
+    const launcherText = labelled(el("span", { class: "kc-launcher-text" }), "launcher");
+    const unreadText = el("span", { class: "kc-sr" });
+    const badge = el("span", { class: "kc-badge", "aria-hidden": "true" });
+    badge.hidden = true;
+    launcher.append(icon, launcherText, unreadText, badge);
+    // "Du har fått svar i chatten.": a polite live region, always in the page, said when an answer comes in while closed.
+    const announce = el("p", { id: "kc-announce", class: "kc-sr", role: "status", "aria-live": "polite" });
+
+    // Open: the chat itself.
+    const panel = el("section", { id: "kc-panel", class: "kc-panel", "aria-labelledby": "kc-title" });
+    panel.hidden = true;
     const header = el("div", { class: "kc-header" });
     const titleRow = el("div", { class: "kc-title-row" });
-    const title = el("h2", { id: "kc-title", class: "kc-title" }, `Chatt med ${MUNICIPALITY}`);
-    const toggle = el("button", { type: "button", class: "kc-toggle", "aria-expanded": "true", "aria-controls": "kc-body" }, "Minimera");
-    titleRow.append(title, toggle);
+    const title = labelled(el("h2", { id: "kc-title", class: "kc-title" }), "title");
+    const close = labelled(el("button", { type: "button", id: "kc-close", class: "kc-close" }), "close");
+    titleRow.append(title, close);
     const status = el("p", { id: "kc-status", class: "kc-status", role: "status" });
     status.hidden = true;
     header.append(titleRow, status);
 
     const body = el("div", { id: "kc-body", class: "kc-body" });
     // Focusable, so that the history can be scrolled with the keyboard alone.
-    const scroll = el("div", { class: "kc-scroll", tabindex: "0", role: "group", "aria-label": "Chattens historik" });
-    const notice = el("p", { class: "kc-notice" }, "Skriv inte personnummer eller uppgifter om din hälsa i chatten.");
-    const list = el("div", { id: "kc-messages", class: "kc-messages", role: "log", "aria-live": "polite", "aria-label": "Meddelanden i chatten" });
+    const scroll = labelled(el("div", { class: "kc-scroll", tabindex: "0", role: "group" }), "history", "aria-label");
+    const notice = labelled(el("p", { class: "kc-notice" }), "notice");
+    const list = labelled(el("div", { id: "kc-messages", class: "kc-messages", role: "log", "aria-live": "polite" }), "messages", "aria-label");
     scroll.append(notice, list);
 
     // "Anna Holm skriver …": always in the page (a live region must exist before it speaks), empty when nobody types.
@@ -620,29 +812,30 @@
     error.hidden = true;
 
     const form = el("form", { id: "kc-form", class: "kc-form", novalidate: true });
-    const label = el("label", { for: "kc-input", class: "kc-label" }, "Ditt meddelande");
+    const label = labelled(el("label", { for: "kc-input", class: "kc-label" }), "input_label");
     const row = el("div", { class: "kc-row" });
     const input = el("textarea", { id: "kc-input", class: "kc-input", name: "text", rows: "2", maxlength: "4000", autocomplete: "off", "aria-describedby": "kc-hint" });
-    const sendBtn = el("button", { type: "submit", class: "kc-send" }, "Skicka");
+    const sendBtn = labelled(el("button", { type: "submit", class: "kc-send" }), "send");
     row.append(input, sendBtn);
-    const hint = el("p", { id: "kc-hint", class: "kc-hint" }, "Enter skickar. Skift + Enter ger ny rad.");
+    const hint = labelled(el("p", { id: "kc-hint", class: "kc-hint" }), "hint");
     form.append(label, row, hint);
 
     const tools = el("div", { class: "kc-tools" });
-    const dl = el("button", { type: "button", id: "kc-download", class: "kc-download" }, "Ladda ner samtalet");
+    const dl = labelled(el("button", { type: "button", id: "kc-download", class: "kc-download" }), "download");
     tools.append(dl);
 
     body.append(scroll, typing, error, form, tools);
-    root.append(header, body);
+    panel.append(header, body);
+    root.append(launcher, panel, announce);
     document.body.append(root);
 
-    ui = { root, body, scroll, list, status, typing, error, form, input, send: sendBtn, download: dl, toggle };
+    ui = { root, launcher, badge, unreadText, announce, panel, body, scroll, list, status, typing, error, form, input, send: sendBtn, download: dl, close };
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = input.value;
       if (!text.trim()) {
-        showError("Skriv ett meddelande innan du skickar.");
+        showError(t("error_empty"));
         input.focus();
         return;
       }
@@ -660,23 +853,43 @@
       }
     });
     dl.addEventListener("click", download);
-    toggle.addEventListener("click", () => {
-      const open = toggle.getAttribute("aria-expanded") !== "true";
-      toggle.setAttribute("aria-expanded", String(open));
-      toggle.textContent = open ? "Minimera" : "Öppna chatten";
-      body.hidden = !open;
-      root.classList.toggle("kc-root--closed", !open);
-      if (open) input.focus();
+    launcher.addEventListener("click", () => openPanel(true));
+    close.addEventListener("click", () => closePanel(true));
+    // On the document, not the panel: a pressed quick reply is disabled at once, and the focus then
+    // leaves the panel for the page's body, where Escape must still close the open chat.
+    document.addEventListener("keydown", (event) => {
+      const inside = panel.contains(event.target) || event.target === document.body;
+      if (event.key === "Escape" && !event.isComposing && !panel.hidden && inside) {
+        event.preventDefault();
+        closePanel(true);
+      }
     });
   }
 
-  function start() {
-    build();
+  /** The texts for the first language that answers; without any, try again a little later (the chat cannot work anyway). */
+  async function firstTexts(lang) {
+    for (let wait = 1000; ; wait = Math.min(wait * 2, TEXTS_RETRY_MAX_MS)) {
+      for (const candidate of lang === "sv" ? ["sv"] : [lang, "sv"]) {
+        try {
+          state.texts = await loadTexts(candidate);
+          state.lang = candidate;
+          stats.language = candidate;
+          return;
+        } catch (_) { /* next language, or wait */ }
+      }
+      await new Promise((resolve) => { setTimeout(resolve, wait); });
+    }
+  }
+
+  async function start() {
     state.conv = loadConv();
+    await firstTexts(state.conv ? state.conv.language : PAGE_LANGUAGE);
+    build();
     if (state.conv) {
       state.conv.lastSeq = 0; // show the whole conversation again after a reload
       ui.list.setAttribute("aria-busy", "true"); // ...without reading it all out again
     }
+    if (loadOpen()) openPanel(false); // left open on the last page: open again, without taking the focus
     // Back online, or back to the tab: reconnect now instead of waiting out the back-off, and catch up.
     const wake = () => {
       if (live && live.conv === state.conv) live.socket.retryNow();
