@@ -126,12 +126,12 @@ class Switchboard:
             if button and button[0] in ("feedback_yes", "feedback_no") and button[1] == "svar":
                 session.add(AnswerFeedback(conversation_id=conv.id, answer=button[2], topic=button[2].split("/", 1)[0],
                                            helped=button[0] == "feedback_yes", language=conv.language))
-            to_bot = conv.state == ConversationState.bot
+            to_bot, language = conv.state == ConversationState.bot, conv.language
             new = [service.message_dict(first)]
         await self.publish(outbox)
         if to_bot:
             # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
-            new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"))
+            new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"), language)
         with self.sessions() as session:
             conv = session.get(Conversation, conversation_id)
             return conv.state, conv.language, new
@@ -156,15 +156,13 @@ class Switchboard:
         await self.publish(outbox)
         return new
 
-    async def _ask_bot(self, conversation_id: str, message: str) -> list[dict]:
+    async def _ask_bot(self, conversation_id: str, message: str, language: str) -> list[dict]:
         author = Author.bot
         try:
             replies = await self.rasa.send(conversation_id, message)
         except RasaUnavailable:
             author = Author.system
-            with self.sessions() as session:
-                lang = session.get(Conversation, conversation_id).language
-            replies = [{"text": texts.text("bot_unavailable", lang, telefon=self.catalogue.facts.get("telefon", ""))}]
+            replies = [{"text": texts.text("bot_unavailable", language, telefon=self.catalogue.facts.get("telefon", ""))}]
         outbox = Outbox()
         with self.sessions() as session, session.begin():
             conv = session.get(Conversation, conversation_id)
