@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
     "någon drunknar vid bryggan", "barnet har gått igenom isen", "det luktar gas i hela huset",
     "han har en kniv", "skottlossning utanför skolan", "jag blir rånad", "någon bryter sig in hos mig",
     "jag vill inte leva längre", "jag tänker ta livet av mig", "ring ambulans", "112",
+    "there is a fire in my apartment", "there's a fire in the kitchen", "fire in the stairwell, help",
 ])
 def test_emergencies_as_residents_write_them_are_caught(text):
     assert matching(text), text
@@ -25,6 +26,7 @@ def test_emergencies_as_residents_write_them_are_caught(text):
     "brandvarnare i hyreslägenhet", "när kommer sotaren", "grannen röker på balkongen",
     "får man elda i trädgården", "jag blir slagen hemma", "pappa har fått en stroke och behöver ramp",
     "hur mycket kostar vattnet", "knivsta kommun",
+    "is there a fire ban right now?", "there was a fire in the basement last week",
 ])
 def test_ordinary_questions_are_left_to_the_classifier(text):
     assert matching(text) is None, text
