@@ -85,7 +85,7 @@ class Stack:
                     [str(BOT_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(self.actions_port)],
                     "/health", {**base, "HANDOFF_URL": handoff_url, "HANDOFF_INTERNAL_TOKEN": self.internal_token}),
             Service("Rasa server", self.rasa_port,
-                    [str(BOT_BIN / "rasa"), "run", "--enable-api", "--auth-token", self.rasa_token,
+                    [str(BOT_BIN / "rasa"), "run", "--enable-api", f"--auth-token={self.rasa_token}",
                      "-m", str(self.model), "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
                      "--port", str(self.rasa_port), "-i", "127.0.0.1"],
                     "/", {**base, "ACTION_SERVER_URL": f"http://127.0.0.1:{self.actions_port}/webhook"}),
@@ -107,9 +107,11 @@ class Stack:
         for svc in plan:
             svc.log_path = self.log_dir / f"{svc.name.split()[0].lower()}.log"
             log = svc.log_path.open("w")
+            # Each service in its own session, so a Ctrl-C reaches them only through stop(): they stop in
+            # order and nothing is left behind. Whoever calls start() calls stop() on every way out.
+            self.services.append(svc)
             svc.process = subprocess.Popen(svc.command, cwd=ROOT, env=svc.env, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)
-            self.services.append(svc)
         deadline = time.monotonic() + timeout
         waiting = list(self.services)
         while waiting:
