@@ -84,7 +84,8 @@ class Conversation(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (UniqueConstraint("conversation_id", "seq"),
+                      Index("ux_messages_client_id", "conversation_id", "client_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
@@ -94,6 +95,9 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     buttons: Mapped[list[dict] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The sender's own id for a resident message (the widget's, or "tg:<update_id>"): a send that is
+    # retried, by the widget after a time-out or by Telegram, finds the first one instead of a second.
+    client_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
     official: Mapped[Official | None] = relationship()
 

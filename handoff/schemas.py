@@ -46,6 +46,10 @@ class MessageRead(BaseModel):
 class MessageCreate(BaseModel):
     text: str = Field(default="", description="what the resident wrote (or a button's title)")
     payload: str | None = Field(default=None, description="a button's payload, e.g. /request_human")
+    client_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="the widget's own id for this message (8-64 letters, digits, - or _): a send retried with "
+                    "the same id returns the first result and stores nothing new")
 
 
 class MessagesOut(BaseModel):

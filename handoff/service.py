@@ -144,6 +144,7 @@ def resident_conversation(session: Session, conversation_id: str, secret: str | 
 def append_message(
     session: Session, conv: Conversation, author: Author, text: str, *,
     official_id: int | None = None, buttons: list[dict] | None = None, outbox: Outbox | None = None,
+    client_id: str | None = None,
 ) -> Message:
     """Store a message under the conversation's next sequence number (atomic on every database)."""
     seq = session.execute(
@@ -152,7 +153,8 @@ def append_message(
         .values(last_seq=Conversation.last_seq + 1, updated_at=utcnow())
         .returning(Conversation.last_seq)
     ).scalar_one()
-    msg = Message(conversation_id=conv.id, seq=seq, author=author, text=text, official_id=official_id, buttons=buttons)
+    msg = Message(conversation_id=conv.id, seq=seq, author=author, text=text, official_id=official_id, buttons=buttons,
+                  client_id=client_id)
     session.add(msg)
     session.flush()
     session.refresh(conv, ["last_seq"])

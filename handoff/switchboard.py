@@ -3,6 +3,7 @@ A resident message is stored first, then goes to the bot or stays for the offici
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -10,15 +11,17 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import service, texts
 from .catalogue import Catalogue
 from .config import Settings
 from .events import LocalBus
+from bot import emergency_phrases
 from bot import language as languages
 
-from .models import AnswerFeedback, Author, Conversation, ConversationState, Handoff
+from .models import AnswerFeedback, Author, Conversation, ConversationState, Handoff, Message
 from .pii import mask_personnummer
 from .rasa import RasaClient, RasaUnavailable
 from .service import Outbox
@@ -40,6 +43,10 @@ class Channel(Protocol):
     """A way out to residents other than the web (which reads from the API itself)."""
 
     async def deliver(self, message: dict) -> None: ...
+
+
+def _state_name(conv: Conversation) -> str:
+    return conv.state.value if isinstance(conv.state, ConversationState) else str(conv.state)
 
 
 def _unique_buttons(buttons: list[dict]) -> list[dict]:
@@ -106,35 +113,71 @@ class Switchboard:
             return list(session.scalars(select(Handoff.conversation_id).where(
                 Handoff.closed_at.is_(None), Handoff.claimed_at.is_(None))))
 
-    async def resident_says(self, conversation_id: str, text: str, payload: str | None = None) -> tuple[str, list[dict]]:
+    def first_result(self, conversation_id: str, client_id: str) -> tuple[str, str, list[dict]] | None:
+        """What a send with this client id gave the first time: the conversation's state and language, the
+        resident's message and the answers stored after it (until the resident's next message); None if
+        no message has this id."""
+        with self.sessions() as session:
+            first = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
+                                                         Message.client_id == client_id))
+            if first is None:
+                return None
+            conv = session.get(Conversation, conversation_id)
+            later = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                          Message.seq > first.seq).order_by(Message.seq))
+            answers = list(itertools.takewhile(lambda m: m.author != Author.resident, later))
+            return (_state_name(conv), conv.language,
+                    [service.message_dict(first), *(service.message_dict(m) for m in answers)])
+
+    async def resident_says(self, conversation_id: str, text: str, payload: str | None = None,
+                            client_id: str | None = None) -> tuple[str, str, list[dict]]:
         """Store the resident's message; while the bot has the chat, ask Rasa and store its answers.
-        Returns the conversation's state and the new messages."""
+        Returns the conversation's state and language and the new messages. A send with a client id that
+        was already stored (a retry) stores nothing, asks nobody and returns what the first one gave."""
         text, payload = self.check_resident_text(text, payload)
+        if client_id is not None:
+            earlier = await asyncio.to_thread(self.first_result, conversation_id, client_id)
+            if earlier is not None:
+                return earlier
         match = self._known_payload(payload)
         button = (match.group(1), match.group(3), match.group(4)) if match else None
         detected = None if payload else languages.detect(text)
+        # Real danger is checked in every state, with the assistant's own definition: a resident who
+        # waits for a person (after hours nobody may read the queue until morning) gets 112 at once.
+        danger = not payload and emergency_phrases.matching(text) is not None
         outbox = Outbox()
-        with self.sessions() as session, session.begin():
-            conv = session.get(Conversation, conversation_id)
-            if conv.state == ConversationState.closed:
-                conv.state = ConversationState.bot
-            if button and button[1] == "language":
-                conv.language = button[2]
-            elif detected:
-                conv.language = detected
-            first = service.append_message(session, conv, Author.resident, text, outbox=outbox)
-            if button and button[0] in ("feedback_yes", "feedback_no") and button[1] == "svar":
-                session.add(AnswerFeedback(conversation_id=conv.id, answer=button[2], topic=button[2].split("/", 1)[0],
-                                           helped=button[0] == "feedback_yes", language=conv.language))
-            to_bot, language = conv.state == ConversationState.bot, conv.language
-            new = [service.message_dict(first)]
+        try:
+            with self.sessions() as session, session.begin():
+                conv = session.get(Conversation, conversation_id)
+                if conv.state == ConversationState.closed:
+                    conv.state = ConversationState.bot
+                if button and button[1] == "language":
+                    conv.language = button[2]
+                elif detected:
+                    conv.language = detected
+                first = service.append_message(session, conv, Author.resident, text, outbox=outbox, client_id=client_id)
+                if button and button[0] in ("feedback_yes", "feedback_no") and button[1] == "svar":
+                    session.add(AnswerFeedback(conversation_id=conv.id, answer=button[2],
+                                               topic=button[2].split("/", 1)[0],
+                                               helped=button[0] == "feedback_yes", language=conv.language))
+                to_bot, language = conv.state == ConversationState.bot, conv.language
+                new = [service.message_dict(first)]
+                if danger and not to_bot:
+                    new.append(self._emergency(session, conv, first, outbox))
+        except IntegrityError:
+            # The same id sent twice at once: the other send stored it first, and this one is its retry.
+            earlier = await asyncio.to_thread(self.first_result, conversation_id, client_id) if client_id else None
+            if earlier is None:
+                raise
+            return earlier
         await self.publish(outbox)
         if to_bot:
             # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
-            new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"), language)
+            new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"), language,
+                                       danger=danger)
         with self.sessions() as session:
             conv = session.get(Conversation, conversation_id)
-            return conv.state, conv.language, new
+            return _state_name(conv), conv.language, new
 
     async def welcome(self, conversation_id: str) -> list[dict]:
         """The assistant speaks first: who it is, that a person can take over, the personnummer notice,
@@ -156,11 +199,33 @@ class Switchboard:
         await self.publish(outbox)
         return new
 
-    async def _ask_bot(self, conversation_id: str, message: str, language: str) -> list[dict]:
+    def _emergency(self, session: Session, conv: Conversation, said: Message, outbox: Outbox) -> dict:
+        """112 to the resident, in their language, and an alert in the console for the official who has
+        the chat (or the contact centre, when nobody has it)."""
+        handoff = service.open_handoff(session, conv.id)
+        official = handoff.official if handoff is not None else None
+        who = official.name if official is not None else texts.text("emergency_staff_contact_centre", conv.language)
+        msg = service.append_message(session, conv, Author.system, texts.text("emergency", conv.language, vem=who),
+                                     outbox=outbox)
+        outbox.events.append(("console", {"type": "emergency", "conversation_id": conv.id, "seq": said.seq,
+                                          "official_id": official.id if official is not None else None}))
+        return service.message_dict(msg)
+
+    async def _ask_bot(self, conversation_id: str, message: str, language: str, *, danger: bool = False) -> list[dict]:
         author = Author.bot
         try:
             replies = await self.rasa.send(conversation_id, message)
         except RasaUnavailable:
+            if danger:  # the assistant cannot say 112 now: the switchboard does
+                outbox = Outbox()
+                with self.sessions() as session, session.begin():
+                    conv = session.get(Conversation, conversation_id)
+                    said = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
+                                                                Message.author == Author.resident)
+                                          .order_by(Message.seq.desc()).limit(1))
+                    stored = [self._emergency(session, conv, said, outbox)]
+                await self.publish(outbox)
+                return stored
             author = Author.system
             replies = [{"text": texts.text("bot_unavailable", language, telefon=self.catalogue.facts.get("telefon", ""))}]
         outbox = Outbox()

@@ -721,6 +721,63 @@ def test_launcher_opens_closes_and_counts_unread(base, new_page):
     assert_seqs_once_in_order(page)
 
 
+def test_danger_written_while_waiting_gets_112_and_alerts_the_console(base, new_page):
+    """While the resident waits for a named official, a message about real danger gets 112 at once
+    from the switchboard, and the official's console shows an alert that opens the chat."""
+    resident = new_page()
+    resident.goto(f"{base}/")
+    open_chat(resident)
+    say(resident, "behöver jag bygglov för ett plank")
+    name, _ = type_for_person(resident)
+    official = new_page()
+    console_login(official, base, name)
+    say(resident, "det brinner i trapphuset och vi kommer inte ut", expect_bot=False)
+    system = resident.locator(".kc-msg[data-author=system]").last
+    expect(system.locator(".kc-text")).to_contain_text("Ring 112")
+    alert = official.locator("#emergency")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("112")
+    official.locator("#emergency-open").click()
+    expect(official.locator("#chat")).to_be_visible()
+    expect(official.locator("#transcript")).to_contain_text("det brinner i trapphuset")
+    expect(alert).to_be_hidden()
+    assert_no_serious(run_axe(official, "console-emergency"))
+
+
+def test_a_send_whose_answer_is_lost_is_retried_and_stored_once(base, new_page):
+    """The network drops the service's answer to a send: the widget sends again with the same client id,
+    and the message is shown, stored and answered once."""
+    page = new_page()
+    page.goto(f"{base}/")
+    open_chat(page)
+    sends = re.compile(r"/api/conversations/[^/]+/messages$")
+    tries: list[dict] = []
+
+    def lose_the_first_answer(route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        tries.append(route.request.post_data_json)
+        if len(tries) == 1:
+            route.fetch()  # the service stores the message and answers it ...
+            route.abort("connectionreset")  # ... but the answer never reaches the browser
+        else:
+            route.continue_()
+
+    page.route(sends, lose_the_first_answer)
+    answer = say(page, "hur ansöker jag om förskola?")
+    page.unroute(sends)
+    assert answer is not None and answer["text"]
+    assert len(tries) == 2 and tries[0]["client_id"] == tries[1]["client_id"], tries
+    assert_seqs_once_in_order(page)
+    page.reload()
+    launcher_ready(page).click()
+    page.wait_for_function("() => window.kommunchatt.polls >= 1")
+    said = [m for m in messages(page) if m["author"] == "resident"]
+    assert [m["text"] for m in said] == ["hur ansöker jag om förskola?"]  # stored once
+    assert_seqs_once_in_order(page)
+
+
 def test_in_english_button_relabels_the_widget(base, new_page):
     """"In English" under the welcome: the conversation's language changes, and the widget's own words with it."""
     page = new_page()

@@ -381,6 +381,29 @@ def test_button_press_is_answered_and_stored_with_its_title(tg, telegram):
     assert said[0].seq > 2  # after the welcome and the commands
 
 
+def test_the_same_update_posted_twice_is_stored_and_answered_once(tg, telegram):
+    send(tg, update("start"))
+    telegram.wait_for(lambda: len(telegram.texts(CHAT)) >= 2, what="the welcome and the commands")
+    settled(tg)
+    question = update("private_text", text="hur ansöker jag om förskola?")
+    send(tg, question)
+    settled(tg)
+    answered = len(telegram.texts(CHAT))
+    stored_once = len(stored(tg))
+    send(tg, question)  # Telegram posts it again: it did not see our 200 in time
+    settled(tg)
+    said = [m for m in stored(tg) if m.author == Author.resident]
+    assert [m.text for m in said] == ["hur ansöker jag om förskola?"]
+    assert len(stored(tg)) == stored_once
+    assert len(telegram.texts(CHAT)) == answered
+    pressed = update("callback_query")  # a button press posted twice, too
+    send(tg, pressed)
+    send(tg, pressed)
+    settled(tg)
+    assert [m.text for m in stored(tg) if m.author == Author.resident] == ["hur ansöker jag om förskola?",
+                                                                          "Prata med en person"]
+
+
 def test_texts_follow_the_conversations_language(tg, telegram):
     """After "In English" under the welcome, what the channel itself says is English (texts/telegram_en.yml)."""
     send(tg, update("start"))

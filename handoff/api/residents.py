@@ -61,11 +61,12 @@ async def send_message(
     conversation_id: str, body: MessageCreate, x_resident_secret: str | None = Header(default=None),
     svc: Services = Depends(services),
 ):
-    """Store what the resident wrote, then let the bot or the official have it."""
+    """Store what the resident wrote, then let the bot or the official have it. Sent again with the same
+    client_id (a retry), it stores nothing and returns what the first send gave."""
     with svc.sessions() as session:
         _conversation(session, conversation_id, x_resident_secret)
     try:
-        state, language, messages = await svc.resident_says(conversation_id, body.text, body.payload)
+        state, language, messages = await svc.resident_says(conversation_id, body.text, body.payload, body.client_id)
     except BadMessage as exc:
         raise HTTPException(exc.status, str(exc)) from None
     return MessagesOut(state=state, language=language, messages=messages)

@@ -429,11 +429,12 @@ class TelegramChannel:
         return self.switchboard.catalogue.facts.get("kommun") or "kommunen"
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._resident_says(update.effective_chat.id, update.effective_message.text)
+        await self._resident_says(update.effective_chat.id, update.effective_message.text, update_id=update.update_id)
 
     async def _on_person(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
-        await self._resident_says(chat_id, say("person_request", self._chat_language(chat_id)), "/request_human")
+        await self._resident_says(chat_id, say("person_request", self._chat_language(chat_id)), "/request_human",
+                                  update_id=update.update_id)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -445,7 +446,7 @@ class TelegramChannel:
             return
         payload = query.data or ""
         title = _button_title(query.message, payload) or payload
-        await self._resident_says(update.effective_chat.id, title, payload)
+        await self._resident_says(update.effective_chat.id, title, payload, update_id=update.update_id)
 
     async def _on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._notice(update.effective_chat.id, "edited")
@@ -510,11 +511,13 @@ class TelegramChannel:
             chat_id = update.effective_chat.id
             self._send_later(chat_id, say("went_wrong", self._chat_language(chat_id)))
 
-    async def _resident_says(self, chat_id: int, text: str, payload: str | None = None) -> None:
+    async def _resident_says(self, chat_id: int, text: str, payload: str | None = None, *, update_id: int) -> None:
+        """Telegram posts an update again when it did not see our answer in time (or after a crash): the
+        update's id is the message's client id, so the second post stores and answers nothing."""
         with self.switchboard.sessions() as session, session.begin():
             conversation_id = service.telegram_conversation(session, chat_id).id
         try:
-            await self.switchboard.resident_says(conversation_id, text, payload)
+            await self.switchboard.resident_says(conversation_id, text, payload, client_id=f"tg:{update_id}")
         except BadMessage as exc:
             self._send_later(chat_id, str(exc))
 

@@ -344,6 +344,9 @@
       case "typing":
         if (event.who === "resident" && id) residentTyping(id);
         break;
+      case "emergency":
+        showEmergency(gen, id);
+        break;
       default:
         break;
     }
@@ -596,6 +599,17 @@
     osc.start();
     osc.stop(audio.currentTime + 0.3);
   }
+
+  /** A resident wrote about real danger: the switchboard has told them to call 112; the official sees it at
+   *  once, above the queue, with the chat one click away. */
+  function showEmergency(gen, id) {
+    pollQueue(gen);
+    emergencyChat = id;
+    setText(ui.emergencyText, "Akut: en invånare skriver att någon kan vara i fara. Invånaren har fått rådet att ringa 112. Läs chatten nu.");
+    ui.emergency.hidden = false;
+    beep();
+  }
+  let emergencyChat = null;
 
   /* ---------- chat view ---------- */
 
@@ -875,6 +889,7 @@
       appView: $("app-view"), queue: $("queue"), queueNotice: $("queue-notice"), queueError: $("queue-error"),
       queueEmpty: $("queue-empty"), chat: $("chat"), chatHeading: $("chat-heading"), chatHide: $("chat-hide"),
       chatTopic: $("chat-topic"), chatQuestion: $("chat-question"), chatStatus: $("chat-status"),
+      emergency: $("emergency"), emergencyText: $("emergency-text"), emergencyOpen: $("emergency-open"),
       transcript: $("transcript"), chatError: $("chat-error"), chatNotice: $("chat-notice"),
       replyForm: $("reply-form"), replyInput: $("reply-input"), replySubmit: $("reply-submit"),
       returnBtn: $("return-to-bot"), closeForm: $("close-form"), outcome: $("outcome"), closeBtn: $("close"),
@@ -894,6 +909,11 @@
     ui.transferForm.addEventListener("submit", transfer);
     ui.returnBtn.addEventListener("click", returnToBot);
     ui.chatHide.addEventListener("click", hideChat);
+    ui.emergencyOpen.addEventListener("click", () => {
+      const li = [...queueItems.values()].find((x) => x.itemData && x.itemData.conversation_id === emergencyChat);
+      if (li) openChat(li.itemData);
+      ui.emergency.hidden = true;
+    });
     enterSends(ui.replyInput, ui.replyForm);
     ui.replyInput.addEventListener("input", officialTyping);
     setInterval(tick, 1000);

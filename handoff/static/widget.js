@@ -33,6 +33,7 @@
     typingSentAt: 0, typingTimer: null, officialName: "", typingName: "",
     lang: "sv", texts: {}, wantedLang: null, lastInfo: null, // the language shown, its texts, the last status
     open: false, unread: 0, caughtUp: false, // panel open; messages that came while it was closed
+    pending: null, // the message being sent: { text, payload, conv, id }
   };
   let ui = null;
   let live = null; // the WebSocket of the current conversation: { conv, socket }
@@ -626,10 +627,35 @@
 
   /* ---------- sending ---------- */
 
+  /** An id of the widget's own for each message: a send retried with it is stored once. */
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /** The message that has not been confirmed yet keeps its id: sending the same again (after a
+   *  network error, or the one automatic retry) cannot store it twice. */
+  function clientIdFor(text, payload) {
+    const pending = state.pending;
+    if (pending && pending.text === text && pending.payload === payload && pending.conv === state.conv) return pending.id;
+    state.pending = { text, payload, conv: state.conv, id: newClientId() };
+    return state.pending.id;
+  }
+
   async function postMessage(text, payload) {
     const conv = await ensureConversation();
-    const body = payload ? { text, payload } : { text };
-    return api(convPath(conv, "/messages"), { method: "POST", body, conv });
+    const client_id = clientIdFor(text, payload);
+    const body = payload ? { text, payload, client_id } : { text, client_id };
+    try {
+      return await api(convPath(conv, "/messages"), { method: "POST", body, conv });
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+      // The network failed before the answer came: once more, with the same id.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return api(convPath(conv, "/messages"), { method: "POST", body, conv });
+    }
   }
 
   async function send(text, payload) {
@@ -652,6 +678,7 @@
         await restart();
         res = await postMessage(text, payload);
       }
+      state.pending = null; // confirmed: the next message gets a new id
       if (res.language) setLanguage(res.language); // e.g. after the "In English" button
       addMessages(res.messages, false);
       if (res.state) state.convState = res.state;
