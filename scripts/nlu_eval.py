@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from bot.nlu_data import examples, folded  # noqa: E402
 CONFIG = ROOT / os.environ.get("NLU_CONFIG", "bot/config.yml")  # bot/config.diet.yml to compare
 CV_SEED = 20261122
-# The bars guard the level reached: 0.90 and 0.80 were set for 26 Swedish topic intents (4,000
-# examples); with English, follow-ups and the feedback intents (35 intents, 7,900 examples, several
-# of them broad: out_of_scope, miljo_halsa, synpunkter) the folds reach 0.895. The held-out sets,
-# written apart from the training data, keep their bars (HELDOUT_SETS).
+# The goal stays macro F1 0.90 with every intent at 0.80 (the bars set for 26 Swedish topic intents).
+# With English, follow-ups and the feedback intents (35 intents, 7,900 examples, several broad:
+# out_of_scope, miljo_halsa, synpunkter) the folds reach 0.895, with miljo_halsa at 0.79: until the data
+# reach the goal, the gate holds the level reached, so that nothing falls back unnoticed.
 CV_MACRO_MIN, CV_INTENT_MIN = 0.89, 0.75
 HELDOUT_MIN = 0.90
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RASA=${RASA:-.venv-bot/bin/rasa}
-inputs=$(find bot/config.yml bot/domain bot/data data/nlu data/answers scripts/build_spacy_sv.py requirements/bot.txt -type f | LC_ALL=C sort)
+inputs=$(find bot/config.yml bot/domain bot/data bot/nlu_components.py bot/nlu_data.py data/nlu data/answers scripts/build_spacy_sv.py requirements/bot.txt -type f | LC_ALL=C sort)
 hash=$(cat $inputs | sha256sum | cut -c1-16)
 name="kommunchatt-$hash"
 mkdir -p models
