@@ -789,7 +789,9 @@ def test_in_english_button_relabels_the_widget(base, new_page):
     before = max_seq(page)
     with page.expect_request(posts_a_message) as sent:
         page.locator('.kc-msg[data-seq="1"] .kc-quick', has_text="In English").click()
-    assert sent.value.post_data_json == {"text": "In English", "payload": '/byt_sprak{"language":"en"}'}
+    body = sent.value.post_data_json
+    assert re.fullmatch(r"[A-Za-z0-9_-]{8,64}", body.pop("client_id")), body  # each message has its own id
+    assert body == {"text": "In English", "payload": '/byt_sprak{"language":"en"}'}
     reply = wait_bot_after(page, before, "English")
     assert reply["text"].startswith("OK, I will write in English."), reply
 
