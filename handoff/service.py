@@ -71,8 +71,11 @@ class Outbox:
         )
 
 
-def _state(conv: Conversation) -> str:
+def state_name(conv: Conversation) -> str:
     return conv.state.value if isinstance(conv.state, ConversationState) else str(conv.state)
+
+
+_state = state_name
 
 
 def title_for(official: Official, language: str | None) -> str:

@@ -45,10 +45,6 @@ class Channel(Protocol):
     async def deliver(self, message: dict) -> None: ...
 
 
-def _state_name(conv: Conversation) -> str:
-    return conv.state.value if isinstance(conv.state, ConversationState) else str(conv.state)
-
-
 def _unique_buttons(buttons: list[dict]) -> list[dict]:
     """Rasa repeats a response's buttons when a custom action sends it: keep each once."""
     seen, unique = set(), []
@@ -126,7 +122,7 @@ class Switchboard:
             later = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
                                                           Message.seq > first.seq).order_by(Message.seq))
             answers = list(itertools.takewhile(lambda m: m.author != Author.resident, later))
-            return (_state_name(conv), conv.language,
+            return (service.state_name(conv), conv.language,
                     [service.message_dict(first), *(service.message_dict(m) for m in answers)])
 
     async def resident_says(self, conversation_id: str, text: str, payload: str | None = None,
@@ -177,7 +173,7 @@ class Switchboard:
                                        danger=danger)
         with self.sessions() as session:
             conv = session.get(Conversation, conversation_id)
-            return _state_name(conv), conv.language, new
+            return service.state_name(conv), conv.language, new
 
     async def welcome(self, conversation_id: str) -> list[dict]:
         """The assistant speaks first: who it is, that a person can take over, the personnummer notice,
