@@ -38,7 +38,7 @@ def cmd_load_roster(args) -> int:
     import yaml
 
     from .db import make_engine, make_sessionmaker
-    from .roster import RosterError, apply, read_file
+    from .roster import RosterError, read_file
 
     topics = set(yaml.safe_load((ROOT / "data" / "topics.yml").read_text(encoding="utf-8"))["topics"])
     try:
@@ -48,12 +48,10 @@ def cmd_load_roster(args) -> int:
         return 1
     engine = make_engine(_database_url())
     with make_sessionmaker(engine)() as session, session.begin():
-        from .service import reassign_from
+        from .service import Outbox, load_roster
 
-        change = apply(session, officials)
-        policy = routing_policy()
-        for official_id in change.left_ids:
-            reassign_from(session, official_id, **policy)
+        # The residents' notices become deliveries in this same transaction; a running service sends them.
+        change = load_roster(session, officials, actor="operator", outbox=Outbox(), **routing_policy())
     engine.dispose()
     print(f"roster loaded: {len(officials)} listed, {len(change.arrived)} arrived, "
           f"{len(change.updated)} updated, {len(change.left)} left")

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     claim_timeout_seconds: int = 300
     claim_check_seconds: float = 15.0
     rasa_timeout_seconds: float = 30.0
+    # a Telegram message committed but still pending this long (its process stopped) is sent by any replica
+    delivery_resend_seconds: float = 120.0
     session_hours: int = 10
     cookie_secure: bool = False
     # web sites (origins) allowed to embed the chat widget, e.g. https://www.exempelby.se

@@ -5,39 +5,24 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from . import service
 from .switchboard import Switchboard
 
 log = logging.getLogger(__name__)
 
 
-def check_unclaimed_once(sb: Switchboard) -> service.Outbox:
-    outbox = service.Outbox()
-    with sb.sessions() as session, session.begin():
-        moved = service.reassign_unclaimed(
-            session, timeout=timedelta(seconds=sb.settings.claim_timeout_seconds), tz=sb.tz,
-            service_time=timedelta(minutes=sb.settings.service_time_minutes),
-            contact_centre_unit=sb.settings.contact_centre_unit, outbox=outbox,
-        )
-    if moved:
-        log.info("offered %d unclaimed chat(s) to another official", len(moved))
-    return outbox
-
-
-STALE_DELIVERY = timedelta(minutes=2)
-
-
 async def watch_unclaimed(sb: Switchboard) -> None:
-    """Every few seconds: chats nobody claimed in time go to the next competent official, and
-    channel messages a stopped process left undelivered go out again."""
+    """Every few seconds: chats nobody claimed in time go to the next competent official, and what
+    must leave but has not (Rasa's tracker events, channel messages a stopped process left) goes out again."""
     while True:
         await asyncio.sleep(sb.settings.claim_check_seconds)
         try:
-            outbox = await asyncio.to_thread(check_unclaimed_once, sb)
-            await sb.publish(outbox)
+            moved = await sb.reassign_unclaimed()
+            if moved:
+                log.info("offered %d unclaimed chat(s) to another official", moved)
+            await sb.send_bot_events()  # what Rasa could not take at the time
             for channel in sb.channels.values():
                 resend = getattr(channel, "resend_stale", None)
                 if resend is not None:
-                    await resend(STALE_DELIVERY)
+                    await resend(timedelta(seconds=sb.settings.delivery_resend_seconds))
         except Exception:  # keep watching; the next round tries again
             log.exception("background check failed")

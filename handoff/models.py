@@ -177,6 +177,20 @@ class AnswerFeedback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BotEvent(Base):
+    """Events Rasa's tracker must get (resume after a person had the chat), written in the same transaction
+    as the change that needs them and sent after commit; a failed send is retried, before the
+    conversation's next message goes to Rasa, and by any replica's background check."""
+
+    __tablename__ = "bot_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    events: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
 class ConsoleSession(Base):
     __tablename__ = "console_sessions"
 

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from . import routing, texts
+from . import roster, routing, texts
+from .access import can_act_on, can_work_on
 from .models import (
     AuditEvent,
     Author,
+    BotEvent,
     Conversation,
     ConversationState,
     Delivery,
@@ -53,13 +55,16 @@ class Outbox:
     """Events to publish once the transaction has committed."""
 
     events: list[tuple[str, dict]] = field(default_factory=list)
-    # (channel, message) for messages a channel other than the web must carry to the resident
+    # (channel, message) for messages a channel other than the web must carry to the resident; each has
+    # a pending Delivery row from the same transaction, so a message stored is a message that goes out.
     deliveries: list[tuple[str, dict]] = field(default_factory=list)
+    # conversations with new events for Rasa's tracker (BotEvent rows from the same transaction)
+    bot_events: list[str] = field(default_factory=list)
 
-    def message(self, msg: Message, channel: str = "web") -> None:
+    def message(self, msg: Message, channel: str = "web", delivery: dict | None = None) -> None:
         self.events.append((f"conversation:{msg.conversation_id}", {"type": "message", **message_dict(msg)}))
-        if channel != "web" and msg.author != Author.resident:
-            self.deliveries.append((channel, {**message_dict(msg), "message_id": msg.id}))
+        if delivery is not None:
+            self.deliveries.append((channel, {**message_dict(msg), **delivery}))
         self.events.append(("console", {"type": "message", "conversation_id": msg.conversation_id, "seq": msg.seq}))
 
     def queue_changed(self, conversation_id: str) -> None:
@@ -146,8 +151,7 @@ def resident_conversation(session: Session, conversation_id: str, secret: str | 
 
 def append_message(
     session: Session, conv: Conversation, author: Author, text: str, *,
-    official_id: int | None = None, buttons: list[dict] | None = None, outbox: Outbox | None = None,
-    client_id: str | None = None,
+    outbox: Outbox, official_id: int | None = None, buttons: list[dict] | None = None, client_id: str | None = None,
 ) -> Message:
     """Store a message under the conversation's next sequence number (atomic on every database)."""
     seq = session.execute(
@@ -161,8 +165,16 @@ def append_message(
     session.add(msg)
     session.flush()
     session.refresh(conv, ["last_seq"])
-    if outbox is not None:
-        outbox.message(msg, conv.channel)
+    delivery = None
+    if conv.channel != "web" and author != Author.resident:
+        # The transactional outbox of the channel: the row commits with the message; the channel sends it
+        # after commit, and any replica sends what a stopped process left pending.
+        row = Delivery(message_id=msg.id, channel=conv.channel, state="pending", attempts=0)
+        session.add(row)
+        session.flush()
+        delivery = {"message_id": msg.id, "delivery_id": row.id, "chat_id": conv.telegram_chat_id,
+                    "language": conv.language}
+    outbox.message(msg, conv.channel, delivery)
     return msg
 
 
@@ -347,11 +359,6 @@ def request_handoff(
 
 # ---- the official's side ----------------------------------------------------------------------
 
-def can_work_on(official: Official, handoff: Handoff) -> bool:
-    """An official may take a chat assigned to them or one for a topic they handle."""
-    return official.active and (handoff.official_id == official.id or handoff.topic in (official.topics or ()))
-
-
 def claim(session: Session, handoff_id: int, official: Official, *, outbox: Outbox, now: datetime | None = None) -> Handoff:
     """Exactly one official wins a claim, however many try at once."""
     now = now or utcnow()
@@ -383,7 +390,7 @@ def _own_open_handoff(session: Session, conversation_id: str, official: Official
     handoff = open_handoff(session, conversation_id)
     if handoff is None:
         raise NotFound
-    if handoff.official_id != official.id:
+    if not can_act_on(official, handoff):
         raise Forbidden
     return handoff
 
@@ -394,7 +401,7 @@ def official_reply(session: Session, conversation_id: str, official: Official, t
         raise NotFound
     if handoff.claimed_at is None and handoff.official_id == official.id:
         claim(session, handoff.id, official, outbox=outbox)
-    elif handoff.official_id != official.id or handoff.claimed_at is None:
+    elif not can_act_on(official, handoff) or handoff.claimed_at is None:
         raise Forbidden
     now = utcnow()
     if handoff.first_reply_at is None:
@@ -421,9 +428,23 @@ def return_to_bot(
         line = texts.text("returned_to_bot_no_topic", conv.language)
     append_message(session, conv, Author.system, line, outbox=outbox)
     audit(session, f"official:{official.id}", "returned_to_bot", conversation_id=conv.id, handoff_id=handoff.id)
+    resume_bot_later(session, conv, handoff.topic, outbox=outbox)
     outbox.queue_changed(conv.id)
     outbox.state(conv)
     return handoff
+
+
+def resume_bot_later(session: Session, conv: Conversation, topic: str | None, *, outbox: Outbox) -> None:
+    """Rasa's tracker resumes (the handoff paused it) and remembers the topic; the events are sent after
+    commit, and again until Rasa has them, before the conversation's next message reaches Rasa."""
+    events = [{"event": "resume"}]
+    if topic:
+        events.append({"event": "slot", "name": "topic", "value": topic})
+    # The handoff action paused the tracker before Rasa listened again: listen now, so the next message
+    # is predicted as a fresh turn and not as a follow-up of the handoff.
+    events.append({"event": "action", "name": "action_listen"})
+    session.add(BotEvent(conversation_id=conv.id, events=events))
+    outbox.bot_events.append(conv.id)
 
 
 def close(session: Session, conversation_id: str, official: Official, outcome: Outcome, *, outbox: Outbox) -> Handoff:
@@ -434,6 +455,7 @@ def close(session: Session, conversation_id: str, official: Official, outcome: O
     conv.state = ConversationState.closed
     append_message(session, conv, Author.system, texts.text("closed", conv.language, namn=official.name), outbox=outbox)
     audit(session, f"official:{official.id}", "closed", conversation_id=conv.id, handoff_id=handoff.id, outcome=outcome.value)
+    resume_bot_later(session, conv, handoff.topic, outbox=outbox)  # the next message goes to the bot, which must listen
     outbox.queue_changed(conv.id)
     outbox.state(conv)
     return handoff
@@ -453,6 +475,7 @@ def resident_leaves(session: Session, conv: Conversation, *, outbox: Outbox) -> 
     append_message(session, conv, Author.system, line, outbox=outbox)
     audit(session, "resident", "resident_left", conversation_id=conv.id, handoff_id=handoff.id,
           outcome=Outcome.abandoned.value)
+    resume_bot_later(session, conv, handoff.topic, outbox=outbox)
     outbox.queue_changed(conv.id)
     outbox.state(conv)
     return handoff
@@ -519,10 +542,9 @@ def _record_move(session: Session, handoff: Handoff, decision: routing.Decision,
 
 def reassign_from(
     session: Session, official_id: int, *, tz: ZoneInfo, service_time: timedelta, contact_centre_unit: str,
-    outbox: Outbox | None = None,
+    outbox: Outbox,
 ) -> list[Handoff]:
     """An official has left: every open chat they had goes to a colleague, and the resident is told who."""
-    outbox = outbox or Outbox()
     leaver = session.get(Official, official_id)
     now = utcnow()
     local_now = now.replace(tzinfo=timezone.utc).astimezone(tz)
@@ -542,6 +564,19 @@ def reassign_from(
                      text_key="reassigned_left", outbox=outbox, now=now, gammal=leaver.name)
     session.flush()
     return list(moved)
+
+
+def load_roster(
+    session: Session, officials: list[roster.OfficialIn], *, actor: str, outbox: Outbox, tz: ZoneInfo,
+    service_time: timedelta, contact_centre_unit: str,
+) -> roster.RosterChange:
+    """Replace the roster: officials not listed are deactivated, never deleted; their open chats go to a colleague."""
+    change = roster.apply(session, officials)
+    for official_id in change.left_ids:
+        reassign_from(session, official_id, tz=tz, service_time=service_time, contact_centre_unit=contact_centre_unit,
+                      outbox=outbox)
+    audit(session, actor, "roster_loaded", arrived=change.arrived, left=change.left, updated=change.updated)
+    return change
 
 
 def reassign_unclaimed(

@@ -6,25 +6,33 @@ import asyncio
 import itertools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import timedelta
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import service, texts
+from . import access, service, texts
 from .catalogue import Catalogue
 from .config import Settings
 from .events import LocalBus
 from bot import emergency_phrases
 from bot import language as languages
 
-from .models import AnswerFeedback, Author, Conversation, ConversationState, Handoff, Message
+from . import roster
+from .models import (AnswerFeedback, Author, BotEvent, Conversation, ConversationState, Handoff, Message, Official,
+                     Outcome, utcnow)
 from .pii import mask_personnummer
 from .rasa import RasaClient, RasaUnavailable
+from .schemas import HandoffAnswer
 from .service import Outbox
+from .timefmt import said_datetime
+
+T = TypeVar("T")
 
 # A button's payload: "/intent", or "/intent{"entity":"value"}" for the entities the assistant's own
 # buttons carry: which answer "Fick du svar?" is about, and the language to switch to.
@@ -66,6 +74,32 @@ class Switchboard:
     tz: ZoneInfo
     channels: dict[str, Channel] = field(default_factory=dict)
 
+    # -- the one way a use-case runs --
+
+    async def run(self, change: Callable[[Session, Outbox], T]) -> T:
+        """One use-case's unit of work: in a worker thread (the event loop keeps serving everyone else),
+        committed as a whole, then published. Nothing is shown or sent that was not stored."""
+        outbox = Outbox()
+        result = await asyncio.to_thread(self._commit, change, outbox)
+        await self.publish(outbox)
+        return result
+
+    def _commit(self, change: Callable[[Session, Outbox], T], outbox: Outbox) -> T:
+        with self.sessions() as session, session.begin():
+            return change(session, outbox)
+
+    async def read(self, query: Callable[[Session], T]) -> T:
+        """A read in a worker thread, off the event loop."""
+        return await asyncio.to_thread(self._read, query)
+
+    def _read(self, query: Callable[[Session], T]) -> T:
+        with self.sessions() as session:
+            return query(session)
+
+    def _policy(self) -> dict:
+        return {"tz": self.tz, "service_time": timedelta(minutes=self.settings.service_time_minutes),
+                "contact_centre_unit": self.settings.contact_centre_unit}
+
     async def publish(self, outbox: Outbox) -> None:
         """Called after commit only, so nobody is shown what was not stored."""
         line_moved = any(channel == "console" and event.get("type") == "queue" for channel, event in outbox.events)
@@ -80,6 +114,31 @@ class Switchboard:
             if name in self.channels:
                 await self.channels[name].deliver(message)
         outbox.deliveries.clear()
+        for conversation_id in dict.fromkeys(outbox.bot_events):
+            await self.send_bot_events(conversation_id)
+        outbox.bot_events.clear()
+
+    async def send_bot_events(self, conversation_id: str | None = None) -> bool:
+        """Send Rasa the tracker events still pending (of one conversation, or of all), oldest first; True
+        when Rasa has them all. At least once: resuming and listening again twice changes nothing."""
+        def pending(session: Session) -> list[tuple[int, str, list]]:
+            query = select(BotEvent).where(BotEvent.sent_at.is_(None)).order_by(BotEvent.id).limit(200)
+            if conversation_id is not None:
+                query = query.where(BotEvent.conversation_id == conversation_id)
+            return [(row.id, row.conversation_id, row.events) for row in session.scalars(query)]
+
+        failed: set[str] = set()
+        for row_id, conv_id, events in await self.read(pending):
+            if conv_id in failed:
+                continue  # keep each conversation's events in order
+            try:
+                await self.rasa.append_events(conv_id, events)
+            except RasaUnavailable:
+                failed.add(conv_id)
+                continue
+            await self.run(lambda session, outbox: session.execute(
+                update(BotEvent).where(BotEvent.id == row_id).values(sent_at=utcnow())))
+        return not failed
 
     def _known_payload(self, payload: str | None) -> re.Match | None:
         match = PAYLOAD.match(payload or "")
@@ -109,21 +168,40 @@ class Switchboard:
             return list(session.scalars(select(Handoff.conversation_id).where(
                 Handoff.closed_at.is_(None), Handoff.claimed_at.is_(None))))
 
-    def first_result(self, conversation_id: str, client_id: str) -> tuple[str, str, list[dict]] | None:
-        """What a send with this client id gave the first time: the conversation's state and language, the
-        resident's message and the answers stored after it (until the resident's next message); None if
-        no message has this id."""
-        with self.sessions() as session:
-            first = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
-                                                         Message.client_id == client_id))
-            if first is None:
-                return None
-            conv = session.get(Conversation, conversation_id)
-            later = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
-                                                          Message.seq > first.seq).order_by(Message.seq))
-            answers = list(itertools.takewhile(lambda m: m.author != Author.resident, later))
-            return (service.state_name(conv), conv.language,
-                    [service.message_dict(first), *(service.message_dict(m) for m in answers)])
+    async def first_result(self, conversation_id: str, client_id: str) -> tuple[str, str, list[dict]] | None:
+        """What a send with this client id gave the first time; None if no message has this id."""
+        return await self.read(lambda session: self._first_result(session, conversation_id, client_id))
+
+    @staticmethod
+    def _first_result(session: Session, conversation_id: str, client_id: str) -> tuple[str, str, list[dict]] | None:
+        """The conversation's state and language, the resident's message with this client id and the
+        answers stored after it (until the resident's next message); None if no message has this id."""
+        first = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
+                                                     Message.client_id == client_id))
+        if first is None:
+            return None
+        conv = session.get(Conversation, conversation_id)
+        later = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                      Message.seq > first.seq).order_by(Message.seq))
+        answers = list(itertools.takewhile(lambda m: m.author != Author.resident, later))
+        return (service.state_name(conv), conv.language,
+                [service.message_dict(first), *(service.message_dict(m) for m in answers)])
+
+    # -- the resident's use-cases --
+
+    async def open_web_conversation(self, language: str) -> tuple[str, str, str]:
+        """A new web conversation (id, the resident's secret, language); the assistant speaks first."""
+        def change(session: Session, outbox: Outbox) -> tuple[str, str, str]:
+            conv, secret = service.open_web_conversation(session, language=language)
+            return conv.id, secret, conv.language
+
+        conversation_id, secret, language = await self.run(change)
+        await self.welcome(conversation_id)
+        return conversation_id, secret, language
+
+    async def telegram_conversation(self, chat_id: int) -> str:
+        """The Telegram chat's conversation, opened on first contact."""
+        return await self.run(lambda session, outbox: service.telegram_conversation(session, chat_id).id)
 
     async def resident_says(self, conversation_id: str, text: str, payload: str | None = None,
                             client_id: str | None = None) -> tuple[str, str, list[dict]]:
@@ -131,55 +209,59 @@ class Switchboard:
         Returns the conversation's state and language and the new messages. A send with a client id that
         was already stored (a retry) stores nothing, asks nobody and returns what the first one gave."""
         text, payload = self.check_resident_text(text, payload)
-        if client_id is not None:
-            earlier = await asyncio.to_thread(self.first_result, conversation_id, client_id)
-            if earlier is not None:
-                return earlier
         match = self._known_payload(payload)
         button = (match.group(1), match.group(3), match.group(4)) if match else None
         detected = None if payload else languages.detect(text)
         # Real danger is checked in every state, with the assistant's own definition: a resident who
         # waits for a person (after hours nobody may read the queue until morning) gets 112 at once.
         danger = not payload and emergency_phrases.matching(text) is not None
-        outbox = Outbox()
+
+        def store(session: Session, outbox: Outbox):
+            if client_id is not None:
+                earlier = self._first_result(session, conversation_id, client_id)
+                if earlier is not None:
+                    return earlier, (False, False)
+            conv = session.get(Conversation, conversation_id)
+            if conv.state == ConversationState.closed:
+                conv.state = ConversationState.bot
+            if button and button[1] == "language":
+                conv.language = button[2]
+            elif detected:
+                conv.language = detected
+            first = service.append_message(session, conv, Author.resident, text, outbox=outbox, client_id=client_id)
+            if button and button[0] in ("feedback_yes", "feedback_no") and button[1] == "svar":
+                session.add(AnswerFeedback(conversation_id=conv.id, answer=button[2],
+                                           topic=button[2].split("/", 1)[0],
+                                           helped=button[0] == "feedback_yes", language=conv.language))
+            new = [service.message_dict(first)]
+            to_bot = conv.state == ConversationState.bot
+            if danger and not to_bot:
+                new.append(self._emergency(session, conv, first, outbox))
+            # Rasa must have the resume of an earlier handoff before this message, or it stays paused.
+            behind = to_bot and session.scalar(select(BotEvent.id).where(
+                BotEvent.conversation_id == conv.id, BotEvent.sent_at.is_(None)).limit(1)) is not None
+            return (service.state_name(conv), conv.language, new), (to_bot, behind)
+
         try:
-            with self.sessions() as session, session.begin():
-                conv = session.get(Conversation, conversation_id)
-                if conv.state == ConversationState.closed:
-                    conv.state = ConversationState.bot
-                if button and button[1] == "language":
-                    conv.language = button[2]
-                elif detected:
-                    conv.language = detected
-                first = service.append_message(session, conv, Author.resident, text, outbox=outbox, client_id=client_id)
-                if button and button[0] in ("feedback_yes", "feedback_no") and button[1] == "svar":
-                    session.add(AnswerFeedback(conversation_id=conv.id, answer=button[2],
-                                               topic=button[2].split("/", 1)[0],
-                                               helped=button[0] == "feedback_yes", language=conv.language))
-                to_bot, language = conv.state == ConversationState.bot, conv.language
-                new = [service.message_dict(first)]
-                if danger and not to_bot:
-                    new.append(self._emergency(session, conv, first, outbox))
+            result, (to_bot, behind) = await self.run(store)
         except IntegrityError:
             # The same id sent twice at once: the other send stored it first, and this one is its retry.
-            earlier = await asyncio.to_thread(self.first_result, conversation_id, client_id) if client_id else None
+            earlier = await self.first_result(conversation_id, client_id) if client_id else None
             if earlier is None:
                 raise
             return earlier
-        await self.publish(outbox)
-        if to_bot:
-            # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
-            new += await self._ask_bot(conversation_id, payload or mask_personnummer(text).lstrip("/"), language,
-                                       danger=danger)
-        with self.sessions() as session:
-            conv = session.get(Conversation, conversation_id)
-            return service.state_name(conv), conv.language, new
+        if not to_bot:
+            return result
+        _, language, new = result
+        # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
+        state, language, answers = await self._ask_bot(
+            conversation_id, payload or mask_personnummer(text).lstrip("/"), language, danger=danger, behind=behind)
+        return state, language, new + answers
 
     async def welcome(self, conversation_id: str) -> list[dict]:
         """The assistant speaks first: who it is, that a person can take over, the personnummer notice,
         the most asked topics and the other language as buttons. Only in a conversation with no messages."""
-        outbox = Outbox()
-        with self.sessions() as session, session.begin():
+        def change(session: Session, outbox: Outbox) -> list[dict]:
             conv = session.get(Conversation, conversation_id)
             if conv is None or conv.last_seq:
                 return []
@@ -191,9 +273,109 @@ class Switchboard:
             msg = service.append_message(
                 session, conv, Author.bot, texts.text("welcome", lang, kommun=self.catalogue.facts.get("kommun", "")),
                 buttons=buttons, outbox=outbox)
-            new = [service.message_dict(msg)]
-        await self.publish(outbox)
-        return new
+            return [service.message_dict(msg)]
+
+        return await self.run(change)
+
+    async def resident_typing(self, conversation_id: str, secret: str | None) -> None:
+        """The resident is writing: the official sees it for a few seconds. NotFound if the secret is wrong."""
+        def change(session: Session, outbox: Outbox) -> None:
+            conv = service.resident_conversation(session, conversation_id, secret)
+            service.mark_typing(session, conv, "resident", outbox=outbox)
+
+        await self.run(change)
+
+    async def resident_leaves(self, conversation_id: str) -> bool:
+        """The resident ends the talk with a person (the handoff closes as abandoned) and the bot listens
+        again; False when no handoff was open."""
+        def change(session: Session, outbox: Outbox) -> Handoff | None:
+            return service.resident_leaves(session, session.get(Conversation, conversation_id), outbox=outbox)
+
+        return await self.run(change) is not None
+
+    # -- the officials' use-cases --
+
+    async def _official_does(self, official_id: int, act: Callable[[Session, Official, Outbox], T]) -> T:
+        return await self.run(lambda session, outbox: act(session, session.get(Official, official_id), outbox))
+
+    async def claim(self, handoff_id: int, official_id: int) -> None:
+        await self._official_does(official_id, lambda s, o, box: service.claim(s, handoff_id, o, outbox=box))
+
+    async def reply(self, conversation_id: str, official_id: int, text: str) -> dict:
+        return await self._official_does(official_id, lambda s, o, box: service.message_dict(
+            service.official_reply(s, conversation_id, o, text, outbox=box)))
+
+    async def transfer(self, conversation_id: str, official_id: int, colleague_id: int, reason: str) -> None:
+        await self._official_does(official_id, lambda s, o, box: service.transfer(
+            s, conversation_id, o, colleague_id, reason, outbox=box))
+
+    async def return_to_bot(self, conversation_id: str, official_id: int) -> None:
+        await self._official_does(official_id, lambda s, o, box: service.return_to_bot(
+            s, conversation_id, o, label=self.catalogue.label, outbox=box))
+
+    async def close(self, conversation_id: str, official_id: int, outcome: Outcome) -> None:
+        await self._official_does(official_id, lambda s, o, box: service.close(s, conversation_id, o, outcome, outbox=box))
+
+    async def official_typing(self, conversation_id: str, official_id: int) -> None:
+        """The official is writing: the resident sees it for a few seconds."""
+        def mark(session: Session, official: Official, outbox: Outbox) -> None:
+            handoff = service.open_handoff(session, conversation_id)
+            if not access.can_act_on(official, handoff):
+                raise service.Forbidden
+            service.mark_typing(session, handoff.conversation, "official", outbox=outbox, name=official.name)
+
+        await self._official_does(official_id, mark)
+
+    async def set_presence(self, official_id: int, present: bool) -> None:
+        def change(session: Session, official: Official, outbox: Outbox) -> None:
+            official.present = present
+            service.audit(session, f"official:{official.id}", "presence", present=present)
+
+        await self._official_does(official_id, change)
+
+    # -- the assistant's and the administrator's use-cases, and the background ones --
+
+    async def request_handoff(self, conversation_id: str, *, topic: str | None, question: str, reason: str,
+                              language: str | None) -> HandoffAnswer:
+        """The assistant asks for a person: a named official now, or who answers when; NotFound if unknown."""
+        def change(session: Session, outbox: Outbox) -> HandoffAnswer:
+            conv = session.get(Conversation, conversation_id)
+            if conv is None:
+                raise service.NotFound
+            if language:
+                conv.language = language
+            result = service.request_handoff(
+                session, conv, topic=topic, question=question, reason=reason,
+                known_topics=self.catalogue.topic_keys, actor="action-server", outbox=outbox, **self._policy())
+            official = result.official
+            if result.already_open:
+                status = "already_open"
+            elif result.handoff is None:
+                status = "nobody"
+            else:
+                status = "after_hours" if result.handoff.after_hours else "assigned"
+            return HandoffAnswer(
+                handoff_id=result.handoff.id if result.handoff else None, status=status,
+                official={"id": official.id, "name": official.name,
+                          "title": service.title_for(official, conv.language)} if official else None,
+                queue_position=result.queue_position, expected_wait_minutes=result.expected_wait_minutes,
+                answer_by=result.answer_by_local,
+                answer_by_text=said_datetime(result.answer_by_local, conv.language) if result.answer_by_local else None,
+            )
+
+        return await self.run(change)
+
+    async def load_roster(self, officials: list, *, actor: str = "admin") -> roster.RosterChange:
+        """Replace the roster; officials not listed are deactivated and their open chats go to a colleague."""
+        return await self.run(lambda session, outbox: service.load_roster(
+            session, officials, actor=actor, outbox=outbox, **self._policy()))
+
+    async def reassign_unclaimed(self) -> int:
+        """Chats nobody claimed in time go to the next competent official."""
+        return len(await self.run(lambda session, outbox: service.reassign_unclaimed(
+            session, timeout=timedelta(seconds=self.settings.claim_timeout_seconds), outbox=outbox, **self._policy())))
+
+    # -- helpers --
 
     def _emergency(self, session: Session, conv: Conversation, said: Message, outbox: Outbox) -> dict:
         """112 to the resident, in their language, and an alert in the console for the official who has
@@ -207,45 +389,35 @@ class Switchboard:
                                           "official_id": official.id if official is not None else None}))
         return service.message_dict(msg)
 
-    async def _ask_bot(self, conversation_id: str, message: str, language: str, *, danger: bool = False) -> list[dict]:
+    async def _ask_bot(self, conversation_id: str, message: str, language: str, *,
+                       danger: bool = False, behind: bool = False) -> tuple[str, str, list[dict]]:
+        """Rasa's answers, stored; the conversation's state and language after them. `behind`: Rasa's
+        tracker still lacks events of this conversation, which go first."""
         author = Author.bot
         try:
+            if behind and not await self.send_bot_events(conversation_id):
+                raise RasaUnavailable
             replies = await self.rasa.send(conversation_id, message)
         except RasaUnavailable:
-            if danger:  # the assistant cannot say 112 now: the switchboard does
-                outbox = Outbox()
-                with self.sessions() as session, session.begin():
-                    conv = session.get(Conversation, conversation_id)
-                    said = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
-                                                                Message.author == Author.resident)
-                                          .order_by(Message.seq.desc()).limit(1))
-                    stored = [self._emergency(session, conv, said, outbox)]
-                await self.publish(outbox)
-                return stored
+            replies = None
             author = Author.system
-            replies = [{"text": texts.text("bot_unavailable", language, telefon=self.catalogue.facts.get("telefon", ""))}]
-        outbox = Outbox()
-        with self.sessions() as session, session.begin():
+
+        def store(session: Session, outbox: Outbox) -> tuple[str, str, list[dict]]:
             conv = session.get(Conversation, conversation_id)
+            if replies is None and danger:  # the assistant cannot say 112 now: the switchboard does
+                said = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
+                                                            Message.author == Author.resident)
+                                      .order_by(Message.seq.desc()).limit(1))
+                return service.state_name(conv), conv.language, [self._emergency(session, conv, said, outbox)]
+            answers = replies if replies is not None else [
+                {"text": texts.text("bot_unavailable", language, telefon=self.catalogue.facts.get("telefon", ""))}]
             stored = []
-            for reply in replies:
+            for reply in answers:
                 if not reply.get("text"):
                     continue
                 buttons = _unique_buttons(reply.get("buttons") or [])
                 msg = service.append_message(session, conv, author, reply["text"], buttons=buttons or None, outbox=outbox)
                 stored.append(service.message_dict(msg))
-        await self.publish(outbox)
-        return stored
+            return service.state_name(conv), conv.language, stored
 
-    async def resume_bot(self, conversation_id: str, topic: str | None) -> None:
-        """Keep Rasa's history true: the tracker resumes and remembers the topic."""
-        events = [{"event": "resume"}]
-        if topic:
-            events.append({"event": "slot", "name": "topic", "value": topic})
-        # The handoff action paused the tracker before Rasa listened again: listen now, so
-        # the next message is predicted as a fresh turn and not as a follow-up of the handoff.
-        events.append({"event": "action", "name": "action_listen"})
-        try:
-            await self.rasa.append_events(conversation_id, events)
-        except RasaUnavailable:
-            pass  # the next resident message still goes to Rasa; its history only lacks the marker
+        return await self.run(store)

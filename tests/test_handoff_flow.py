@@ -241,3 +241,21 @@ def test_waiting_residents_are_told_when_their_place_in_line_moves(client, setti
         client.post(f"/api/console/handoffs/{first['handoff_id']}/claim", headers=me)
         assert ws.receive_json() == {"type": "queue", "conversation_id": second_conv}
     assert client.get(f"/api/conversations/{second_conv}", headers=second_resident).json()["queue_position"] == place - 1
+
+
+def test_a_web_resident_who_leaves_the_wait_is_told_and_drops_out_of_the_queue(client, settings):
+    conv_id, resident, answer = hand_off(client, settings)
+    official = login(client, USERNAMES[answer["official"]["name"]])
+    assert any(q["conversation_id"] == conv_id for q in client.get("/api/console/queue", headers=official).json())
+    assert client.post(f"/api/conversations/{conv_id}/leave", headers={"X-Resident-Secret": "fel"}).status_code == 404
+    assert client.post(f"/api/conversations/{conv_id}/leave", headers=resident).status_code == 204
+    assert texts_seen(client, conv_id, resident)[-1] == \
+        f"Du har avslutat samtalet med {answer['official']['name']}. Skriv igen om du har fler frågor."
+    assert client.get(f"/api/conversations/{conv_id}", headers=resident).json()["state"] == "closed"
+    assert not any(q["conversation_id"] == conv_id for q in client.get("/api/console/queue", headers=official).json())
+    # leaving again changes nothing; the next message is the assistant's again
+    assert client.post(f"/api/conversations/{conv_id}/leave", headers=resident).status_code == 204
+    assert texts_seen(client, conv_id, resident).count(
+        f"Du har avslutat samtalet med {answer['official']['name']}. Skriv igen om du har fler frågor.") == 1
+    out = client.post(f"/api/conversations/{conv_id}/messages", headers=resident, json={"text": "en sak till"})
+    assert out.json()["state"] == "bot"

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 
 from conftest import FIXTURES, PASSWORD, internal_headers, load_roster, login, start_stack
 from fake_telegram import FakeTelegram
@@ -629,10 +630,35 @@ def test_delivery_left_pending_by_a_stopped_process_is_sent_again(tg_settings, t
         settled(client)
         with client.app.state.services.sessions() as session, session.begin():
             conv = session.get(Conversation, conv_id)
-            msg = service.append_message(session, conv, Author.system, "Ett meddelande som fastnade.")
-            session.add(Delivery(message_id=msg.id, channel="telegram", state="pending",
-                                 updated_at=utcnow() - timedelta(minutes=5)))
+            # Stored and committed with its pending delivery, but the process stopped before sending it.
+            msg = service.append_message(session, conv, Author.system, "Ett meddelande som fastnade.",
+                                         outbox=service.Outbox())
+            session.execute(sql_update(Delivery).where(Delivery.message_id == msg.id)
+                            .values(updated_at=utcnow() - timedelta(minutes=5)))
         telegram.wait_for(lambda: "Ett meddelande som fastnade." in telegram.texts(CHAT), what="the resend")
         row = final_delivery(client, conv_id, msg.seq)
         assert row.state == "sent" and row.attempts == 1
         assert telegram.texts(CHAT).count("Ett meddelande som fastnade.") == 1
+
+
+def test_residents_hear_of_a_roster_change_made_from_the_command_line(tg_settings, telegram, tmp_path, monkeypatch):
+    """The operator's load-roster runs outside the service: the notice to the Telegram resident is committed
+    with the change, and the running service sends it."""
+    load_roster(tg_settings.database_url)
+    quick = tg_settings.model_copy(update={"claim_check_seconds": 0.2, "delivery_resend_seconds": 0.5})
+    with TestClient(create_app(quick)) as client:
+        conv_id, _, name = claimed_handoff(client, telegram, quick)
+        roster_file = FIXTURES / "roster_always.yml"
+        left = tmp_path / "roster.yml"
+        left.write_text("\n".join(line for line in roster_file.read_text(encoding="utf-8").splitlines()
+                                  if f"name: {name}," not in line) + "\n", encoding="utf-8")
+        monkeypatch.setenv("DATABASE_URL", quick.database_url)
+        assert cli.main(["load-roster", str(left)]) == 0
+        notice = telegram.wait_for(lambda: next(
+            (t for t in telegram.texts(CHAT) if t.startswith(f"{name} arbetar inte kvar med det här.")), None),
+            what="the notice of the new official")
+        assert "bygglovshandläggare, tar över din fråga." in notice
+        settled(client)
+        assert sum(t.startswith(f"{name} arbetar inte kvar") for t in telegram.texts(CHAT)) == 1
+        with client.app.state.services.sessions() as session:
+            assert service.state_name(session.get(Conversation, conv_id)) == "waiting"

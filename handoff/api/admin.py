@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
-from .. import auth, roster, service
+from .. import auth, roster
 from .deps import Services, services
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -36,14 +35,5 @@ async def load_roster(request: Request, svc: Services = Depends(services)):
             officials = roster.read_file(path, svc.catalogue.topic_keys)
         except (roster.RosterError, ValueError) as exc:
             raise HTTPException(422, f"roster not loaded: {exc}") from None
-    outbox = service.Outbox()
-    with svc.sessions() as session, session.begin():
-        change = roster.apply(session, officials)
-        for official_id in change.left_ids:
-            service.reassign_from(session, official_id, tz=svc.tz, outbox=outbox,
-                                  service_time=timedelta(minutes=svc.settings.service_time_minutes),
-                                  contact_centre_unit=svc.settings.contact_centre_unit)
-        service.audit(session, "admin", "roster_loaded", arrived=change.arrived, left=change.left,
-                      updated=change.updated)
-    await svc.publish(outbox)
+    change = await svc.load_roster(officials)
     return {"listed": len(officials), "arrived": change.arrived, "updated": change.updated, "left": change.left}

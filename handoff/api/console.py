@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import auth, service
+from ..access import can_view
 from ..models import ConsoleSession, Conversation, Handoff, Official, utcnow
 from ..schemas import CloseIn, DeliveryRead, LoginIn, Me, MessageRead, OfficialBrief, PresenceIn, QueueItem, ReplyIn, TransferIn
 from .deps import Services, console_session, services
@@ -62,12 +63,9 @@ def me(row: ConsoleSession = Depends(console_session)):
 
 
 @router.put("/presence", response_model=Me)
-def presence(body: PresenceIn, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
-    with svc.sessions() as session, session.begin():
-        official = session.get(Official, row.official_id)
-        official.present = body.present
-        service.audit(session, f"official:{official.id}", "presence", present=body.present)
-        row.official.present = body.present
+async def presence(body: PresenceIn, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
+    await svc.set_presence(row.official_id, body.present)
+    row.official.present = body.present
     return _me(row)
 
 
@@ -99,13 +97,6 @@ def queue(row: ConsoleSession = Depends(console_session), svc: Services = Depend
         ]
 
 
-def can_view(session: Session, official: Official, conversation_id: str) -> bool:
-    """An official sees a conversation they have a handoff in, or an open one they may take."""
-    handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == conversation_id)).all()
-    return any(h.official_id == official.id or (h.closed_at is None and service.can_work_on(official, h))
-               for h in handoffs)
-
-
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageRead])
 def transcript(conversation_id: str, after: int = Query(default=0, ge=0),
                row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
@@ -128,20 +119,17 @@ def deliveries(conversation_id: str, row: ConsoleSession = Depends(console_sessi
         return service.deliveries_of(session, conversation_id)
 
 
-async def _act(svc: Services, row: ConsoleSession, change):
-    outbox = service.Outbox()
+async def _act(use_case):
+    """Run one of the switchboard's use-cases; its refusals become HTTP answers."""
     try:
-        with svc.sessions() as session, session.begin():
-            result = change(session, session.get(Official, row.official_id), outbox)
+        return await use_case
     except (service.NotFound, service.Forbidden, service.Conflict) as exc:
         raise _errors(exc) from None
-    await svc.publish(outbox)
-    return result
 
 
 @router.post("/handoffs/{handoff_id}/claim", status_code=204)
 async def claim(handoff_id: int, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
-    await _act(svc, row, lambda s, o, box: service.claim(s, handoff_id, o, outbox=box))
+    await _act(svc.claim(handoff_id, row.official_id))
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201, response_model=MessageRead)
@@ -150,38 +138,28 @@ async def reply(conversation_id: str, body: ReplyIn, row: ConsoleSession = Depen
     text = body.text.strip()
     if not text:
         raise HTTPException(422, "empty reply")
-    return await _act(svc, row, lambda s, o, box: service.message_dict(
-        service.official_reply(s, conversation_id, o, text, outbox=box)))
+    return await _act(svc.reply(conversation_id, row.official_id, text))
 
 
 @router.post("/conversations/{conversation_id}/transfer", status_code=204)
 async def transfer(conversation_id: str, body: TransferIn, row: ConsoleSession = Depends(console_session),
                    svc: Services = Depends(services)):
-    await _act(svc, row, lambda s, o, box: service.transfer(s, conversation_id, o, body.official_id, body.reason, outbox=box))
+    await _act(svc.transfer(conversation_id, row.official_id, body.official_id, body.reason))
 
 
 @router.post("/conversations/{conversation_id}/return-to-bot", status_code=204)
 async def return_to_bot(conversation_id: str, row: ConsoleSession = Depends(console_session),
                         svc: Services = Depends(services)):
-    handoff = await _act(svc, row, lambda s, o, box: service.return_to_bot(
-        s, conversation_id, o, label=svc.catalogue.label, outbox=box))
-    await svc.resume_bot(conversation_id, handoff.topic)
+    await _act(svc.return_to_bot(conversation_id, row.official_id))
 
 
 @router.post("/conversations/{conversation_id}/close", status_code=204)
 async def close(conversation_id: str, body: CloseIn, row: ConsoleSession = Depends(console_session),
                 svc: Services = Depends(services)):
-    handoff = await _act(svc, row, lambda s, o, box: service.close(s, conversation_id, o, body.outcome, outbox=box))
-    await svc.resume_bot(conversation_id, handoff.topic)  # the next message goes to the bot, which must listen
+    await _act(svc.close(conversation_id, row.official_id, body.outcome))
 
 
 @router.post("/conversations/{conversation_id}/typing", status_code=204)
 async def typing(conversation_id: str, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
     """The official is writing: the resident sees it for a few seconds."""
-    def mark(session, official, outbox):
-        handoff = service.open_handoff(session, conversation_id)
-        if handoff is None or handoff.official_id != official.id:
-            raise service.Forbidden
-        service.mark_typing(session, handoff.conversation, "official", outbox=outbox, name=official.name)
-
-    await _act(svc, row, mark)
+    await _act(svc.official_typing(conversation_id, row.official_id))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from .. import auth, service
 from ..models import Conversation, Official
-from .console import can_view
+from ..access import can_view
 
 router = APIRouter(tags=["live"])
 HELLO_TIMEOUT = 10
@@ -58,14 +58,18 @@ async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -
         async with svc.bus.subscribe(f"conversation:{conversation_id}") as queue:
             last = after
 
+            def backlog(session) -> tuple[list[dict], str]:
+                conv = session.get(Conversation, conversation_id)
+                return ([service.message_dict(m) for m in service.messages_after(session, conversation_id, last)],
+                        conv.state)
+
             async def send_from_db() -> None:
                 nonlocal last
-                with svc.sessions() as session:
-                    conv = session.get(Conversation, conversation_id)
-                    for msg in service.messages_after(session, conversation_id, last):
-                        await ws.send_json({"type": "message", **service.message_dict(msg)})
-                        last = msg.seq
-                    await ws.send_json({"type": "state", "conversation_id": conversation_id, "state": conv.state})
+                messages, state = await svc.read(backlog)
+                for msg in messages:
+                    await ws.send_json({"type": "message", **msg})
+                    last = msg["seq"]
+                await ws.send_json({"type": "state", "conversation_id": conversation_id, "state": state})
 
             await send_from_db()
             while (event := await _next(queue, closed)) is not None:
@@ -90,8 +94,7 @@ async def resident_live(ws: WebSocket, conversation_id: str):
     hello = await _hello(ws)
     svc = ws.app.state.services
     try:
-        with svc.sessions() as session:
-            service.resident_conversation(session, conversation_id, (hello or {}).get("secret"))
+        await svc.read(lambda session: service.resident_conversation(session, conversation_id, (hello or {}).get("secret")))
     except service.NotFound:
         await ws.close(code=CLOSE_NOT_FOUND)
         return
@@ -106,30 +109,30 @@ def _same_origin(ws: WebSocket) -> bool:
     return urlsplit(origin).netloc == ws.headers.get("host")
 
 
-def _may_see(ws: WebSocket, official_id: int, conversation_id: str) -> bool:
-    with ws.app.state.services.sessions() as session:
-        official = session.get(Official, official_id)
-        return official is not None and can_view(session, official, conversation_id)
+async def _may_see(ws: WebSocket, official_id: int, conversation_id: str) -> bool:
+    return await ws.app.state.services.read(
+        lambda session: can_view(session, session.get(Official, official_id), conversation_id))
 
 
-def _official(ws: WebSocket) -> int | None:
+async def _official(ws: WebSocket) -> int | None:
     if not _same_origin(ws):
         return None
-    with ws.app.state.services.sessions() as session:
+
+    def who(session) -> int | None:
         row = auth.session_for(session, ws.cookies.get(auth.SESSION_COOKIE))
         return row.official_id if row else None
+
+    return await ws.app.state.services.read(who)
 
 
 @router.websocket("/api/console/conversations/{conversation_id}/ws")
 async def official_conversation_live(ws: WebSocket, conversation_id: str):
     """The console's view of one chat; first message: {"after": <last seq seen>}."""
-    official_id = _official(ws)
+    official_id = await _official(ws)
     await ws.accept()
-    with ws.app.state.services.sessions() as session:
-        official = session.get(Official, official_id) if official_id else None
-        allowed = official is not None and can_view(session, official, conversation_id)
+    allowed = official_id is not None and await _may_see(ws, official_id, conversation_id)
     if not allowed:
-        await ws.close(code=CLOSE_UNAUTHORIZED if official is None else CLOSE_NOT_FOUND)
+        await ws.close(code=CLOSE_UNAUTHORIZED if official_id is None else CLOSE_NOT_FOUND)
         return
     hello = await _hello(ws)
     await stream_conversation(ws, conversation_id, _after(hello or {}))
@@ -139,7 +142,7 @@ async def official_conversation_live(ws: WebSocket, conversation_id: str):
 async def console_live(ws: WebSocket):
     """Notices for the console: the queue changed, a message arrived (ids only; details via the API),
     only about chats this official may see."""
-    official_id = _official(ws)
+    official_id = await _official(ws)
     if official_id is None:
         await ws.accept()
         await ws.close(code=CLOSE_UNAUTHORIZED)
@@ -151,7 +154,7 @@ async def console_live(ws: WebSocket):
             await ws.send_json({"type": "hello"})
             while (event := await _next(queue, closed)) is not None:
                 conversation_id = event.get("conversation_id")
-                if conversation_id and not await asyncio.to_thread(_may_see, ws, official_id, conversation_id):
+                if conversation_id and not await _may_see(ws, official_id, conversation_id):
                     continue
                 await ws.send_json(event)
     except WebSocketDisconnect:

@@ -21,10 +21,7 @@ def _conversation(session: Session, conversation_id: str, secret: str | None):
 
 @router.post("", status_code=201, response_model=ConversationCreated)
 async def open_conversation(body: ConversationCreate | None = None, svc: Services = Depends(services)):
-    with svc.sessions() as session, session.begin():
-        conv, secret = service.open_web_conversation(session, language=(body or ConversationCreate()).language)
-        conversation_id, language = conv.id, conv.language
-    await svc.welcome(conversation_id)  # the assistant speaks first
+    conversation_id, secret, language = await svc.open_web_conversation((body or ConversationCreate()).language)
     return ConversationCreated(id=conversation_id, secret=secret, state="bot", language=language)
 
 
@@ -63,8 +60,7 @@ async def send_message(
 ):
     """Store what the resident wrote, then let the bot or the official have it. Sent again with the same
     client_id (a retry), it stores nothing and returns what the first send gave."""
-    with svc.sessions() as session:
-        _conversation(session, conversation_id, x_resident_secret)
+    await svc.read(lambda session: _conversation(session, conversation_id, x_resident_secret))
     try:
         state, language, messages = await svc.resident_says(conversation_id, body.text, body.payload, body.client_id)
     except BadMessage as exc:
@@ -76,8 +72,15 @@ async def send_message(
 async def typing(conversation_id: str, x_resident_secret: str | None = Header(default=None),
                  svc: Services = Depends(services)):
     """The resident is writing: the official sees it for a few seconds."""
-    outbox = service.Outbox()
-    with svc.sessions() as session, session.begin():
-        conv = _conversation(session, conversation_id, x_resident_secret)
-        service.mark_typing(session, conv, "resident", outbox=outbox)
-    await svc.publish(outbox)
+    try:
+        await svc.resident_typing(conversation_id, x_resident_secret)
+    except service.NotFound:
+        raise HTTPException(404, texts.text("error_not_found")) from None
+
+
+@router.post("/{conversation_id}/leave", status_code=204)
+async def leave(conversation_id: str, x_resident_secret: str | None = Header(default=None),
+                svc: Services = Depends(services)):
+    """The resident ends the talk with the person (or the wait for one); the assistant has the chat again."""
+    await svc.read(lambda session: _conversation(session, conversation_id, x_resident_secret))
+    await svc.resident_leaves(conversation_id)

@@ -22,7 +22,6 @@ import yaml
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import SecretStr
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -418,8 +417,7 @@ class TelegramChannel:
         take over, the personnummer notice, the topic buttons); the channel's commands follow it.
         In a chat that has already begun, /start (or /hjalp) explains the chat and the commands again."""
         chat_id = update.effective_chat.id
-        with self.switchboard.sessions() as session, session.begin():
-            conversation_id = service.telegram_conversation(session, chat_id).id
+        conversation_id = await self.switchboard.telegram_conversation(chat_id)
         if await self.switchboard.welcome(conversation_id):
             await self._notice(chat_id, "commands")
         else:
@@ -433,7 +431,7 @@ class TelegramChannel:
 
     async def _on_person(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
-        await self._resident_says(chat_id, say("person_request", self._chat_language(chat_id)), "/request_human",
+        await self._resident_says(chat_id, say("person_request", await self._chat_language(chat_id)), "/request_human",
                                   update_id=update.update_id)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -459,14 +457,16 @@ class TelegramChannel:
         chat_id = update.effective_chat.id
         tz = self.switchboard.tz
         now = datetime.now(tz)
-        lines: list[str] = []
-        with self.switchboard.sessions() as session, session.begin():
+
+        def transcript(session, outbox) -> tuple[str, list[str]]:
             conv = service.telegram_conversation(session, chat_id)
-            language = conv.language
-            after = 0
+            lines, after = [], 0
             while batch := service.messages_after(session, conv.id, after):
-                lines += [self._transcript_line(m, tz, language) for m in batch]
+                lines += [self._transcript_line(m, tz, conv.language) for m in batch]
                 after = batch[-1].seq
+            return conv.language, lines
+
+        language, lines = await self.switchboard.run(transcript)
         if not lines:
             self._send_later(chat_id, say("transcript_empty", language))
             return
@@ -490,17 +490,9 @@ class TelegramChannel:
     async def _on_leave(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The resident leaves the person they were talking to: the handoff closes as abandoned."""
         chat_id = update.effective_chat.id
-        outbox = service.Outbox()
-        with self.switchboard.sessions() as session, session.begin():
-            conv = service.telegram_conversation(session, chat_id)
-            handoff = service.resident_leaves(session, conv, outbox=outbox)
-            conversation_id, topic = conv.id, handoff.topic if handoff else None
-            language = conv.language
-        if handoff is None:
-            self._send_later(chat_id, say("nothing_to_end", language))
-            return
-        await self.switchboard.publish(outbox)
-        await self.switchboard.resume_bot(conversation_id, topic)  # Rasa listens again when the resident writes
+        conversation_id = await self.switchboard.telegram_conversation(chat_id)
+        if not await self.switchboard.resident_leaves(conversation_id):
+            self._send_later(chat_id, say("nothing_to_end", await self._chat_language(chat_id)))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         exc = context.error
@@ -509,13 +501,12 @@ class TelegramChannel:
                   "".join(traceback.format_tb(exc.__traceback__)) if exc else "")
         if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
             chat_id = update.effective_chat.id
-            self._send_later(chat_id, say("went_wrong", self._chat_language(chat_id)))
+            self._send_later(chat_id, say("went_wrong", await self._chat_language(chat_id)))
 
     async def _resident_says(self, chat_id: int, text: str, payload: str | None = None, *, update_id: int) -> None:
         """Telegram posts an update again when it did not see our answer in time (or after a crash): the
         update's id is the message's client id, so the second post stores and answers nothing."""
-        with self.switchboard.sessions() as session, session.begin():
-            conversation_id = service.telegram_conversation(session, chat_id).id
+        conversation_id = await self.switchboard.telegram_conversation(chat_id)
         try:
             await self.switchboard.resident_says(conversation_id, text, payload, client_id=f"tg:{update_id}")
         except BadMessage as exc:
@@ -524,20 +515,19 @@ class TelegramChannel:
     async def _notice(self, chat_id: int, key: str, **values: object) -> None:
         """Store what the service says to this resident, in the conversation's language; deliver() sends it,
         and an official in the chat sees it."""
-        outbox = service.Outbox()
-        with self.switchboard.sessions() as session, session.begin():
+        def notice(session, outbox) -> None:
             conv = service.telegram_conversation(session, chat_id)
             service.append_message(session, conv, Author.system, say(key, conv.language, **values), outbox=outbox)
-        await self.switchboard.publish(outbox)
 
-    def _chat_language(self, chat_id: int) -> str:
+        await self.switchboard.run(notice)
+
+    async def _chat_language(self, chat_id: int) -> str:
         """The language of the chat's conversation, without opening one; Swedish when there is none
         (or when the database cannot say, e.g. while an error is being reported)."""
         try:
-            with self.switchboard.sessions() as session:
-                language = session.scalar(
-                    select(Conversation.language).where(Conversation.telegram_chat_id == chat_id)
-                    .order_by(Conversation.created_at.desc()).limit(1))
+            language = await self.switchboard.read(lambda session: session.scalar(
+                select(Conversation.language).where(Conversation.telegram_chat_id == chat_id)
+                .order_by(Conversation.created_at.desc()).limit(1)))
         except Exception:  # noqa: BLE001 - only the language of an apology depends on it
             return "sv"
         return _language(language)
@@ -545,55 +535,45 @@ class TelegramChannel:
     # -- what goes out --
 
     async def deliver(self, message: dict) -> None:
-        """Record a pending Delivery and send in the background, so nobody's request waits on Telegram."""
-        try:
-            with self.switchboard.sessions() as session, session.begin():
-                conv = session.get(Conversation, message["conversation_id"])
-                chat_id = conv.telegram_chat_id if conv is not None else None
-                language = conv.language if conv is not None else None
-                if chat_id is None:
-                    log.warning("message %s has no Telegram chat to go to", message.get("message_id"))
-                    return
-                if session.scalar(select(Delivery.id).where(Delivery.message_id == message["message_id"])):
-                    return  # already on its way
-                delivery = Delivery(message_id=message["message_id"], channel="telegram", state="pending", attempts=0)
-                session.add(delivery)
-                session.flush()
-                delivery_id = delivery.id
-        except IntegrityError:
-            return  # another process recorded it first
+        """Send a committed message in the background (its Delivery row is already pending), so nobody's
+        request waits on Telegram."""
+        if message.get("chat_id") is None:
+            log.warning("message %s has no Telegram chat to go to", message.get("message_id"))
+            return
+        self._send_delivery(message["delivery_id"], message["chat_id"], message.get("language"), message)
+
+    def _send_delivery(self, delivery_id: int, chat_id: int, language: str | None, message: dict) -> None:
         parts, markup = render(message, language)
-        steps = [
-            (lambda part=part, last=(i == len(parts) - 1): self.bot.send_message(
-                chat_id, part, reply_markup=markup if last else None))
-            for i, part in enumerate(parts)
-        ]
+        steps = [(lambda part=part, last=(i == len(parts) - 1): self.bot.send_message(
+            chat_id, part, reply_markup=markup if last else None)) for i, part in enumerate(parts)]
         self._enqueue(chat_id, steps, delivery_id=delivery_id)
 
     async def resend_stale(self, older_than: timedelta) -> int:
-        """Deliveries a stopped process left pending go out again. Each is taken by one replica only
-        (a conditional update on its time), so nothing is sent twice by two replicas."""
-        now = utcnow()
-        taken = []
-        with self.switchboard.sessions() as session, session.begin():
-            stale = session.scalars(select(Delivery).where(
-                Delivery.channel == "telegram", Delivery.state == "pending", Delivery.updated_at < now - older_than,
-            )).all()
-            for delivery in stale:
-                won = session.execute(update(Delivery).where(
-                    Delivery.id == delivery.id, Delivery.updated_at == delivery.updated_at).values(updated_at=now)
-                ).rowcount
-                msg = session.get(Message, delivery.message_id)
-                conv = session.get(Conversation, msg.conversation_id)
-                if won and conv.telegram_chat_id is not None:
-                    taken.append((delivery.id, conv.telegram_chat_id, conv.language,
-                                  {**service.message_dict(msg), "message_id": msg.id}))
+        """Deliveries a stopped process left pending go out again. Each is taken by one replica only:
+        rows another replica is taking are skipped (FOR UPDATE SKIP LOCKED on PostgreSQL), and the take is
+        a conditional update on the row's time, so nothing is sent twice by two replicas."""
+        taken = await self.switchboard.run(lambda session, outbox: self._take_stale(session, older_than))
         for delivery_id, chat_id, language, message in taken:
-            parts, markup = render(message, language)
-            steps = [(lambda part=part, last=(i == len(parts) - 1): self.bot.send_message(
-                chat_id, part, reply_markup=markup if last else None)) for i, part in enumerate(parts)]
-            self._enqueue(chat_id, steps, delivery_id=delivery_id)
+            self._send_delivery(delivery_id, chat_id, language, message)
         return len(taken)
+
+    @staticmethod
+    def _take_stale(session, older_than: timedelta) -> list[tuple[int, int, str, dict]]:
+        now = utcnow()
+        stale = session.scalars(select(Delivery).where(
+            Delivery.channel == "telegram", Delivery.state == "pending", Delivery.updated_at < now - older_than,
+        ).order_by(Delivery.id).limit(200).with_for_update(skip_locked=True)).all()
+        taken = []
+        for delivery in stale:
+            won = session.execute(update(Delivery).where(
+                Delivery.id == delivery.id, Delivery.updated_at == delivery.updated_at).values(updated_at=now)
+            ).rowcount
+            msg = session.get(Message, delivery.message_id)
+            conv = session.get(Conversation, msg.conversation_id)
+            if won and conv.telegram_chat_id is not None:
+                taken.append((delivery.id, conv.telegram_chat_id, conv.language,
+                              {**service.message_dict(msg), "message_id": msg.id}))
+        return taken
 
     def _send_later(self, chat_id: int, text: str) -> None:
         """A reply that is not part of the stored conversation (an error, a refusal): sent the same careful way."""
@@ -620,7 +600,7 @@ class TelegramChannel:
         except Exception as exc:  # noqa: BLE001 - a delivery must end in a state, not in a lost task
             log.error("Telegram delivery %s broke: %s", delivery_id, type(exc).__name__)
             state, attempts, error = "failed", None, _error_line(exc)
-        self._record(delivery_id, state=state, attempts=attempts, last_error=error)
+        await self._record(delivery_id, state=state, attempts=attempts, last_error=error)
         log.info("Telegram delivery %s: %s after %s attempt(s)", delivery_id, state, attempts)
 
     async def _send(self, steps: list[Step], delivery_id: int | None) -> tuple[str, int, str | None]:
@@ -648,14 +628,14 @@ class TelegramChannel:
                 return "failed", attempts, _error_line(exc)
             if attempts >= self.max_attempts:
                 return "failed", attempts, error
-            self._record(delivery_id, state="pending", attempts=attempts, last_error=error)
+            await self._record(delivery_id, state="pending", attempts=attempts, last_error=error)
             await asyncio.sleep(wait)
 
-    def _record(self, delivery_id: int | None, *, state: str, attempts: int | None, last_error: str | None) -> None:
+    async def _record(self, delivery_id: int | None, *, state: str, attempts: int | None, last_error: str | None) -> None:
         if delivery_id is None:
             return
         values = {"state": state, "last_error": last_error, "updated_at": utcnow()}
         if attempts is not None:
             values["attempts"] = attempts
-        with self.switchboard.sessions() as session, session.begin():
-            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+        await self.switchboard.run(lambda session, outbox: session.execute(
+            update(Delivery).where(Delivery.id == delivery_id).values(**values)))
