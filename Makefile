@@ -90,6 +90,7 @@ test: setup validate test-bot nlu-heldout nlu-cv test-handoff test-postgres
 
 bench: setup model
 	$(VENV)/bin/python scripts/bench.py
+	$(VENV)/bin/python scripts/bench_hub.py
 
 bench-nlu: setup
 	$(VENV)/bin/python scripts/bench_nlu.py

@@ -20,6 +20,8 @@ async def watch_unclaimed(sb: Switchboard) -> None:
             if moved:
                 log.info("offered %d unclaimed chat(s) to another official", moved)
             await sb.send_bot_events()  # what Rasa could not take at the time
+            if answered := await sb.answer_waiting():
+                log.info("answered %d resident message(s) the assistant had not answered", answered)
             for channel in sb.channels.values():
                 resend = getattr(channel, "resend_stale", None)
                 if resend is not None:

@@ -98,6 +98,12 @@ class Message(Base):
     # The sender's own id for a resident message (the widget's, or "tg:<update_id>"): a send that is
     # retried, by the widget after a time-out or by Telegram, finds the first one instead of a second.
     client_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # A resident message the assistant has not answered yet (awaiting_bot): what goes to Rasa (personnummer
+    # masked, or the button's payload) and since when a send is under way (None: none is). Cleared once the
+    # answer is stored; a message left waiting (a crash, Rasa down) is answered when Rasa answers again.
+    awaiting_bot: Mapped[bool] = mapped_column(default=False, index=True)
+    bot_input: Mapped[str | None] = mapped_column(Text, default=None)
+    bot_tried_at: Mapped[datetime | None] = mapped_column(default=None)
 
     official: Mapped[Official | None] = relationship()
 

@@ -220,7 +220,7 @@ class Switchboard:
             if client_id is not None:
                 earlier = self._first_result(session, conversation_id, client_id)
                 if earlier is not None:
-                    return earlier, (False, False)
+                    return earlier, (False, False, None, None)
             conv = session.get(Conversation, conversation_id)
             if conv.state == ConversationState.closed:
                 conv.state = ConversationState.bot
@@ -237,13 +237,22 @@ class Switchboard:
             to_bot = conv.state == ConversationState.bot
             if danger and not to_bot:
                 new.append(self._emergency(session, conv, first, outbox))
-            # Rasa must have the resume of an earlier handoff before this message, or it stays paused.
-            behind = to_bot and session.scalar(select(BotEvent.id).where(
-                BotEvent.conversation_id == conv.id, BotEvent.sent_at.is_(None)).limit(1)) is not None
-            return (service.state_name(conv), conv.language, new), (to_bot, behind)
+            behind = False
+            if to_bot:
+                # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
+                first.awaiting_bot, first.bot_input = True, payload or mask_personnummer(text).lstrip("/")
+                first.bot_tried_at = utcnow()
+                # What Rasa has not had yet goes first: the resume of an earlier handoff (or Rasa stays
+                # paused) and earlier messages it did not answer.
+                behind = session.scalar(select(BotEvent.id).where(
+                    BotEvent.conversation_id == conv.id, BotEvent.sent_at.is_(None)).limit(1)) is not None \
+                    or session.scalar(select(Message.id).where(
+                        Message.conversation_id == conv.id, Message.awaiting_bot.is_(True), Message.id != first.id)
+                        .limit(1)) is not None
+            return (service.state_name(conv), conv.language, new), (to_bot, behind, first.id, first.bot_input)
 
         try:
-            result, (to_bot, behind) = await self.run(store)
+            result, (to_bot, behind, message_id, bot_input) = await self.run(store)
         except IntegrityError:
             # The same id sent twice at once: the other send stored it first, and this one is its retry.
             earlier = await self.first_result(conversation_id, client_id) if client_id else None
@@ -253,9 +262,8 @@ class Switchboard:
         if not to_bot:
             return result
         _, language, new = result
-        # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
-        state, language, answers = await self._ask_bot(
-            conversation_id, payload or mask_personnummer(text).lstrip("/"), language, danger=danger, behind=behind)
+        state, language, answers = await self._ask_bot(conversation_id, message_id, bot_input, language,
+                                                       danger=danger, behind=behind)
         return state, language, new + answers
 
     async def welcome(self, conversation_id: str) -> list[dict]:
@@ -389,35 +397,150 @@ class Switchboard:
                                           "official_id": official.id if official is not None else None}))
         return service.message_dict(msg)
 
-    async def _ask_bot(self, conversation_id: str, message: str, language: str, *,
+    async def _ask_bot(self, conversation_id: str, message_id: int, bot_input: str, language: str, *,
                        danger: bool = False, behind: bool = False) -> tuple[str, str, list[dict]]:
-        """Rasa's answers, stored; the conversation's state and language after them. `behind`: Rasa's
-        tracker still lacks events of this conversation, which go first."""
-        author = Author.bot
+        """Rasa's answers to a stored message, stored; the conversation's state and language after them.
+        `behind`: Rasa still lacks earlier events or messages of this conversation, which go first.
+        When Rasa cannot answer, the resident is never left in silence: real danger gets 112, a request
+        for a person gets a named official from the switchboard itself, anything else is told that the
+        answer comes when the assistant is back (and it does: see answer_waiting)."""
         try:
-            if behind and not await self.send_bot_events(conversation_id):
+            if behind and not await self._catch_up(conversation_id, before=message_id):
                 raise RasaUnavailable
-            replies = await self.rasa.send(conversation_id, message)
+            replies = await self.rasa.send(conversation_id, bot_input, message_id=message_id)
         except RasaUnavailable:
             replies = None
-            author = Author.system
 
         def store(session: Session, outbox: Outbox) -> tuple[str, str, list[dict]]:
-            conv = session.get(Conversation, conversation_id)
-            if replies is None and danger:  # the assistant cannot say 112 now: the switchboard does
-                said = session.scalar(select(Message).where(Message.conversation_id == conversation_id,
-                                                            Message.author == Author.resident)
-                                      .order_by(Message.seq.desc()).limit(1))
-                return service.state_name(conv), conv.language, [self._emergency(session, conv, said, outbox)]
-            answers = replies if replies is not None else [
-                {"text": texts.text("bot_unavailable", language, telefon=self.catalogue.facts.get("telefon", ""))}]
-            stored = []
-            for reply in answers:
-                if not reply.get("text"):
-                    continue
-                buttons = _unique_buttons(reply.get("buttons") or [])
-                msg = service.append_message(session, conv, author, reply["text"], buttons=buttons or None, outbox=outbox)
-                stored.append(service.message_dict(msg))
+            conv, said = session.get(Conversation, conversation_id), session.get(Message, message_id)
+            if replies is not None:
+                stored = self._store_answers(session, conv, said, replies, outbox)
+            elif danger:  # the assistant cannot say 112 now: the switchboard does
+                said.awaiting_bot, said.bot_tried_at = False, None
+                stored = [self._emergency(session, conv, said, outbox)]
+            elif bot_input == "/request_human":
+                said.awaiting_bot, said.bot_tried_at = False, None
+                stored = [self._person_without_bot(session, conv, said, outbox)]
+            else:
+                said.bot_tried_at = None  # no send under way: the background check tries again
+                telefon = self.catalogue.facts.get("telefon", "")
+                msg = service.append_message(
+                    session, conv, Author.system, texts.text("bot_unavailable", conv.language, telefon=telefon),
+                    buttons=[{"title": texts.text("person_button", conv.language), "payload": "/request_human"}],
+                    outbox=outbox)
+                stored = [service.message_dict(msg)]
             return service.state_name(conv), conv.language, stored
 
         return await self.run(store)
+
+    @staticmethod
+    def _store_answers(session: Session, conv: Conversation, said: Message, replies: list[dict],
+                       outbox: Outbox) -> list[dict]:
+        said.awaiting_bot, said.bot_input, said.bot_tried_at = False, None, None
+        stored = []
+        for reply in replies:
+            if not reply.get("text"):
+                continue
+            buttons = _unique_buttons(reply.get("buttons") or [])
+            msg = service.append_message(session, conv, Author.bot, reply["text"], buttons=buttons or None, outbox=outbox)
+            stored.append(service.message_dict(msg))
+        return stored
+
+    def _person_without_bot(self, session: Session, conv: Conversation, said: Message, outbox: Outbox) -> dict:
+        """The resident asked for a person while Rasa is down: the switchboard owns handoffs and knows the
+        topic, so it names the official itself."""
+        result = service.request_handoff(
+            session, conv, topic=conv.topic, question=self._last_question(session, conv.id, said.seq),
+            reason="bot_unavailable", known_topics=self.catalogue.topic_keys, actor="switchboard", outbox=outbox,
+            **self._policy())
+        official = result.official
+        if official is None:
+            line = texts.text("person_nobody", conv.language, telefon=self.catalogue.facts.get("telefon", ""))
+        elif result.answer_by_local is not None and (result.handoff is None or result.handoff.after_hours):
+            line = texts.text("person_later", conv.language, namn=official.name,
+                              titel=service.title_for(official, conv.language),
+                              tid=said_datetime(result.answer_by_local, conv.language))
+        else:
+            line = texts.text("person_now", conv.language, namn=official.name,
+                              titel=service.title_for(official, conv.language))
+        return service.message_dict(service.append_message(session, conv, Author.system, line, outbox=outbox))
+
+    @staticmethod
+    def _last_question(session: Session, conversation_id: str, before_seq: int) -> str:
+        """The resident's last written message before the request: the official's first view of the matter."""
+        text = session.scalar(select(Message.text).where(
+            Message.conversation_id == conversation_id, Message.author == Author.resident, Message.seq < before_seq,
+            Message.bot_input.is_(None) | (Message.bot_input != "/request_human")).order_by(Message.seq.desc()).limit(1))
+        return text or ""
+
+    # -- what Rasa could not answer at the time --
+
+    async def _catch_up(self, conversation_id: str, *, before: int) -> bool:
+        """Rasa gets what it lacks of this conversation, in order: pending tracker events, then the earlier
+        messages it did not answer. True when nothing is left."""
+        if not await self.send_bot_events(conversation_id):
+            return False
+        waiting = await self.read(lambda session: list(session.scalars(select(Message.id).where(
+            Message.conversation_id == conversation_id, Message.awaiting_bot.is_(True), Message.id < before)
+            .order_by(Message.seq))))
+        for message_id in waiting:
+            if not await self._answer_late(message_id, grace=timedelta(0)):
+                return False
+        return True
+
+    async def answer_waiting(self) -> int:
+        """Resident messages stored but never answered by Rasa (the process stopped, Rasa was down or slow)
+        are answered now, oldest first, once each: a message whose send may still be under way is left
+        alone, and a message Rasa has already seen is answered from Rasa's tracker, not sent again."""
+        grace = timedelta(seconds=self.settings.rasa_timeout_seconds + 5)
+        waiting = await self.read(lambda session: [(m.conversation_id, m.id) for m in session.scalars(
+            select(Message).where(Message.awaiting_bot.is_(True)).order_by(Message.id).limit(100))])
+        answered, stuck = 0, set()
+        for conversation_id, message_id in waiting:
+            if conversation_id in stuck:
+                continue  # keep each conversation's order
+            if not await self.send_bot_events(conversation_id) or not await self._answer_late(message_id, grace=grace):
+                stuck.add(conversation_id)
+                continue
+            answered += 1
+        return answered
+
+    async def _answer_late(self, message_id: int, *, grace: timedelta) -> bool:
+        """Answer one waiting message; False if Rasa cannot be reached (it stays waiting)."""
+        def take(session: Session, outbox: Outbox) -> tuple[str, str] | None:
+            said = session.get(Message, message_id)
+            if said is None or not said.awaiting_bot:
+                return None
+            conv = session.get(Conversation, said.conversation_id)
+            if conv.state != ConversationState.bot:  # a person has the chat now and sees the message
+                said.awaiting_bot, said.bot_tried_at = False, None
+                return None
+            now = utcnow()
+            if said.bot_tried_at is not None and said.bot_tried_at > now - grace:
+                return None  # a send may still be under way
+            taken = session.execute(update(Message).where(
+                Message.id == message_id, Message.awaiting_bot.is_(True),
+                Message.bot_tried_at.is_(None) if said.bot_tried_at is None else Message.bot_tried_at == said.bot_tried_at,
+            ).values(bot_tried_at=now)).rowcount
+            return (conv.id, said.bot_input) if taken else None
+
+        taken = await self.run(take)
+        if taken is None:
+            return True
+        conversation_id, bot_input = taken
+        try:
+            replies = await self.rasa.answers_to(conversation_id, message_id)
+            if replies is None:
+                replies = await self.rasa.send(conversation_id, bot_input or "", message_id=message_id)
+        except RasaUnavailable:
+            await self.run(lambda session, outbox: session.execute(
+                update(Message).where(Message.id == message_id).values(bot_tried_at=None)))
+            return False
+
+        def store(session: Session, outbox: Outbox) -> None:
+            said = session.get(Message, message_id)
+            if said.awaiting_bot:
+                self._store_answers(session, session.get(Conversation, said.conversation_id), said, replies, outbox)
+
+        await self.run(store)
+        return True

@@ -37,6 +37,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _unblock_stop_signals() -> None:
+    """In the child: the service itself answers Ctrl-C and SIGTERM again."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 @dataclass
 class Service:
     name: str
@@ -110,8 +115,14 @@ class Stack:
             # Each service in its own session, so a Ctrl-C reaches them only through stop(): they stop in
             # order and nothing is left behind. Whoever calls start() calls stop() on every way out.
             self.services.append(svc)
-            svc.process = subprocess.Popen(svc.command, cwd=ROOT, env=svc.env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
+            # Ctrl-C waits until the child is recorded: a signal inside Popen would leave it unknown to stop().
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                svc.process = subprocess.Popen(svc.command, cwd=ROOT, env=svc.env, stdout=log,
+                                               stderr=subprocess.STDOUT, start_new_session=True,
+                                               preexec_fn=_unblock_stop_signals)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         deadline = time.monotonic() + timeout
         waiting = list(self.services)
         while waiting:
@@ -126,6 +137,28 @@ class Stack:
                 names = ", ".join(s.name for s in waiting)
                 raise StackError(f"not healthy after {timeout:.0f} s: {names} (logs in {self.log_dir})")
             time.sleep(0.5)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def signal(self, name: str, sig: int) -> None:
+        """Send a signal to one service's process group (fault tests: SIGKILL, SIGSTOP, SIGCONT)."""
+        os.killpg(self.service(name).process.pid, sig)
+
+    def restart(self, name: str, timeout: float = 120.0) -> None:
+        """Start a service that was stopped or killed again, with the same command, and wait until healthy."""
+        svc = self.service(name)
+        if svc.process.poll() is None:
+            os.killpg(svc.process.pid, signal.SIGKILL)
+        svc.process.wait()
+        log = svc.log_path.open("a")
+        svc.process = subprocess.Popen(svc.command, cwd=ROOT, env=svc.env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not svc.healthy():
+            if svc.process.poll() is not None or time.monotonic() > deadline:
+                raise StackError(f"the {svc.name} did not come back (log {svc.log_path}):\n{svc.log_tail()}")
+            time.sleep(0.2)
 
     def first_exited(self) -> Service | None:
         return next((s for s in self.services if s.process and s.process.poll() is not None), None)

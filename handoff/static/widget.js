@@ -300,7 +300,7 @@
     else appendLinked(text, msg.text);
     node.append(meta, text);
 
-    if (author === "bot" && Array.isArray(msg.buttons) && msg.buttons.length) {
+    if ((author === "bot" || author === "system") && Array.isArray(msg.buttons) && msg.buttons.length) {
       const group = labelled(el("div", { class: "kc-buttons", role: "group" }), "choices", "aria-label");
       const shown = new Set();
       for (const b of msg.buttons) {
