@@ -2,7 +2,7 @@
 
   cv       5-fold cross-validation of bot/config.yml (or NLU_CONFIG) on data/nlu, with Rasa's folds and
            training, two folds at a time (NLU_CV_WORKERS).
-           Fails when intent macro F1 is below 0.89 or any intent below 0.75. Rasa shuffles the folds
+           Fails when intent macro F1 is below 0.90 or any intent below 0.80. Rasa shuffles the folds
            with numpy's global generator, so the script seeds it (CV_SEED, or NLU_CV_SEED in the
            environment) and a run can be repeated exactly. It also shows how the FallbackClassifier
            threshold in bot/config.yml splits the cross-validated predictions.
@@ -30,11 +30,9 @@ sys.path.insert(0, str(ROOT))
 from bot.nlu_data import examples, folded  # noqa: E402
 CONFIG = ROOT / os.environ.get("NLU_CONFIG", "bot/config.yml")  # bot/config.diet.yml to compare
 CV_SEED = 20261122
-# The goal stays macro F1 0.90 with every intent at 0.80 (the bars set for 26 Swedish topic intents).
-# With English, follow-ups and the feedback intents (35 intents, 7,900 examples, several broad:
-# out_of_scope, miljo_halsa, synpunkter) the folds reach 0.895, with miljo_halsa at 0.79: until the data
-# reach the goal, the gate holds the level reached, so that nothing falls back unnoticed.
-CV_MACRO_MIN, CV_INTENT_MIN = 0.89, 0.75
+# Macro F1 0.90 with every intent at 0.80, the bars set for the 26 Swedish topic intents, held with
+# English, follow-ups and the feedback intents too (35 intents, about 8,300 examples).
+CV_MACRO_MIN, CV_INTENT_MIN = 0.90, 0.80
 HELDOUT_MIN = 0.90
 
 def per_intent_f1(report: dict) -> dict[str, float]:
