@@ -33,6 +33,7 @@ from .service import Outbox
 from .timefmt import said_datetime
 
 T = TypeVar("T")
+LATE_ANSWER_LIMIT = timedelta(days=1)
 
 # A button's payload: "/intent", or "/intent{"entity":"value"}" for the entities the assistant's own
 # buttons carry: which answer "Fick du svar?" is about, and the language to switch to.
@@ -484,7 +485,7 @@ class Switchboard:
             Message.conversation_id == conversation_id, Message.awaiting_bot.is_(True), Message.id < before)
             .order_by(Message.seq))))
         for message_id in waiting:
-            if not await self._answer_late(message_id, grace=timedelta(0)):
+            if await self._answer_late(message_id, grace=timedelta(0)) is False:
                 return False
         return True
 
@@ -499,23 +500,27 @@ class Switchboard:
         for conversation_id, message_id in waiting:
             if conversation_id in stuck:
                 continue  # keep each conversation's order
-            if not await self.send_bot_events(conversation_id) or not await self._answer_late(message_id, grace=grace):
+            done = await self._answer_late(message_id, grace=grace) if await self.send_bot_events(conversation_id) else False
+            if done is False:
                 stuck.add(conversation_id)
-                continue
-            answered += 1
+            elif done:
+                answered += 1
         return answered
 
-    async def _answer_late(self, message_id: int, *, grace: timedelta) -> bool:
-        """Answer one waiting message; False if Rasa cannot be reached (it stays waiting)."""
+    async def _answer_late(self, message_id: int, *, grace: timedelta) -> bool | None:
+        """Answer one waiting message: True when answered, None when there was nothing to answer (or
+        another replica has it), False if Rasa cannot be reached (it stays waiting)."""
         def take(session: Session, outbox: Outbox) -> tuple[str, str] | None:
             said = session.get(Message, message_id)
             if said is None or not said.awaiting_bot:
                 return None
             conv = session.get(Conversation, said.conversation_id)
-            if conv.state != ConversationState.bot:  # a person has the chat now and sees the message
+            now = utcnow()
+            # A person has the chat now and sees the message; or it is a day old, past being a useful
+            # answer (the resident was told the assistant did not answer, and how to reach a person).
+            if conv.state != ConversationState.bot or said.created_at < now - LATE_ANSWER_LIMIT:
                 said.awaiting_bot, said.bot_tried_at = False, None
                 return None
-            now = utcnow()
             if said.bot_tried_at is not None and said.bot_tried_at > now - grace:
                 return None  # a send may still be under way
             taken = session.execute(update(Message).where(
@@ -526,7 +531,7 @@ class Switchboard:
 
         taken = await self.run(take)
         if taken is None:
-            return True
+            return None
         conversation_id, bot_input = taken
         try:
             replies = await self.rasa.answers_to(conversation_id, message_id)

@@ -205,3 +205,27 @@ def test_asking_for_a_person_while_rasa_is_down_names_the_official(client, setti
     official = login(client, {"Linda Karlsson": "linda.karlsson", "Hassan Omar": "hassan.omar", **NAMES}[name])
     item = next(q for q in client.get("/api/console/queue", headers=official).json() if q["conversation_id"] == conv_id)
     assert item["question"] == "får jag bygga en altan?" and item["mine"]
+
+
+def test_a_message_left_unanswered_for_a_day_is_not_answered_out_of_the_blue(rasa_later):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from handoff.models import Message, utcnow
+
+    settings, rasa = rasa_later
+    load_roster(settings.database_url)
+    with TestClient(create_app(settings)) as client:
+        conv_id, resident = open_conversation(client)
+        client.post(f"/api/conversations/{conv_id}/messages", headers=resident, json={"text": "gammal fråga"})
+        client.post(f"/api/conversations/{conv_id}/messages", headers=resident, json={"text": "ny fråga"})
+        with client.app.state.services.sessions() as session, session.begin():
+            session.execute(update(Message).where(Message.conversation_id == conv_id, Message.text == "gammal fråga")
+                            .values(created_at=utcnow() - timedelta(days=2)))
+        rasa.start()
+        eventually(lambda: ("bot", "Svar på: ny fråga") in resident_texts(client, conv_id, resident), "the new answer")
+        time.sleep(0.6)
+        with client.app.state.services.sessions() as session:
+            assert session.scalars(select(Message.id).where(Message.awaiting_bot.is_(True))).all() == []
+    assert [c[2] for c in rasa.calls if c[0] == "message"] == ["ny fråga"]
