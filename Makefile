@@ -40,8 +40,9 @@ $(SPACY_SV): $(VENV_BOT)/.installed scripts/build_spacy_sv.py
 	$(VENV_BOT)/bin/python scripts/build_spacy_sv.py build/spacy_sv
 
 # Debian packages the tests need: docker-compose (1.29) validates docker-compose.yml (no engine
-# needed), chromium is the browser the page tests drive. Installed only when missing.
-DEBIAN_TOOLS := docker-compose:docker-compose chromium:chromium
+# needed), chromium is the browser the page tests drive, redis-server runs a private Redis that
+# the fault tests stop and start. Installed only when missing.
+DEBIAN_TOOLS := docker-compose:docker-compose chromium:chromium redis-server:redis-server
 system-deps: node_modules/.installed
 	@missing=""; for pair in $(DEBIAN_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	  if [ -n "$$missing" ]; then \

@@ -89,9 +89,12 @@ def create_app(settings: Settings | None = None, *, telegram_polling: bool = Fal
 
     @app.get("/health", tags=["health"])
     def health(request: Request):
-        with request.app.state.services.sessions() as session:
+        svc = request.app.state.services
+        with svc.sessions() as session:
             session.execute(text("SELECT 1"))
-        return {"status": "ok"}
+        # Live events through Redis may be away for a while (the service works on, and catches up)
+        events = "ok" if getattr(svc.bus, "connected", True) else "reconnecting"
+        return {"status": "ok", "events": events}
 
     @app.get("/", include_in_schema=False)
     def demo_page():

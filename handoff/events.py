@@ -46,47 +46,84 @@ class LocalBus:
 
 
 class RedisBus(LocalBus):
-    """Publishes to Redis; one listener per process hands events to local subscribers."""
+    """Publishes to Redis; one listener per process hands events to local subscribers.
+
+    Redis is not a reason to fail a resident or an official: everything that matters is already
+    committed when an event is published. While Redis is unreachable (also at start) events reach this
+    replica's own subscribers directly and the listener keeps reconnecting; once it is back, every
+    local subscriber is told to read what it may have missed from the database ("resync")."""
 
     PREFIX = "handoff:"
+    RECONNECT_MIN, RECONNECT_MAX = 0.2, 5.0
 
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
         self._redis = None
-        self._pubsub = None
         self._task: asyncio.Task | None = None
+        self.connected = False
 
     async def start(self) -> None:
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(self._url)
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.psubscribe(f"{self.PREFIX}*")
-        self._task = asyncio.create_task(self._listen())
+        self._redis = redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=None,
+                                     health_check_interval=10)
+        self._task = asyncio.create_task(self._listen_forever())
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
         if self._redis is not None:
             await self._redis.aclose()
 
     async def publish(self, channel: str, event: dict) -> None:
-        await self._redis.publish(self.PREFIX + channel, json.dumps(event))
-
-    async def _listen(self) -> None:
-        async for item in self._pubsub.listen():
-            if item.get("type") != "pmessage":
-                continue
-            channel = item["channel"].decode()[len(self.PREFIX):]
+        if self.connected:
             try:
-                self._deliver(channel, json.loads(item["data"]))
-            except Exception:  # one bad event must not stop the listener
-                log.exception("could not deliver an event on %s", channel)
+                await self._redis.publish(self.PREFIX + channel, json.dumps(event))
+                return
+            except Exception as exc:  # noqa: BLE001 - redis errors of every kind: fall back, never fail the caller
+                log.warning("Redis publish failed (%s); events stay on this replica until it is back",
+                            type(exc).__name__)
+                self.connected = False
+        self._deliver(channel, event)
+
+    async def _listen_forever(self) -> None:
+        wait, was_down = self.RECONNECT_MIN, False
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.psubscribe(f"{self.PREFIX}*")
+                self.connected = True
+                if was_down:
+                    log.info("Redis is back; live events flow again")
+                    self._resync()
+                wait, was_down = self.RECONNECT_MIN, False
+                async for item in pubsub.listen():
+                    if item.get("type") != "pmessage":
+                        continue
+                    channel = item["channel"].decode()[len(self.PREFIX):]
+                    try:
+                        self._deliver(channel, json.loads(item["data"]))
+                    except Exception:  # one bad event must not stop the listener
+                        log.exception("could not deliver an event on %s", channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - connection lost or refused: try again
+                if not was_down:
+                    log.warning("Redis unreachable (%s); reconnecting", type(exc).__name__)
+                self.connected, was_down = False, True
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.RECONNECT_MAX)
+
+    def _resync(self) -> None:
+        """Events may have been missed while Redis was away: every subscriber reads the database again."""
+        for channel in list(self._queues):
+            self._deliver(channel, {"type": "resync"} if channel != "console" else {"type": "queue", "resync": True})
 
 
 def make_bus(redis_url: str | None) -> LocalBus:

@@ -116,7 +116,7 @@ def test_pages_are_served(client):
     assert client.get("/static/widget.js").status_code == 200
     console = client.get("/console")
     assert console.status_code == 200 and "console.js" in console.text
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "events": "ok"}
 
 
 def test_with_nobody_on_the_roster_the_bot_keeps_the_chat(settings):

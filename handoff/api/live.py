@@ -73,6 +73,9 @@ async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -
 
             await send_from_db()
             while (event := await _next(queue, closed)) is not None:
+                if event.get("type") == "resync":  # the event bus was away: the database has what was missed
+                    await send_from_db()
+                    continue
                 if event.get("type") == "message":
                     if event["seq"] <= last:
                         continue  # already sent from the backlog
