@@ -67,6 +67,12 @@ class Outbox:
             self.deliveries.append((channel, {**message_dict(msg), **delivery}))
         self.events.append(("console", {"type": "message", "conversation_id": msg.conversation_id, "seq": msg.seq}))
 
+    def clear(self) -> None:
+        """Forget what a transaction that did not commit would have published."""
+        self.events.clear()
+        self.deliveries.clear()
+        self.bot_events.clear()
+
     def queue_changed(self, conversation_id: str) -> None:
         self.events.append(("console", {"type": "queue", "conversation_id": conversation_id}))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import access, service, texts
@@ -33,6 +34,7 @@ from .service import Outbox
 from .timefmt import said_datetime
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 LATE_ANSWER_LIMIT = timedelta(days=1)
 
 # A button's payload: "/intent", or "/intent{"entity":"value"}" for the entities the assistant's own
@@ -86,16 +88,33 @@ class Switchboard:
         return result
 
     def _commit(self, change: Callable[[Session, Outbox], T], outbox: Outbox) -> T:
-        with self.sessions() as session, session.begin():
-            return change(session, outbox)
+        for attempt in (1, 2):
+            try:
+                with self.sessions() as session, session.begin():
+                    return change(session, outbox)
+            except DBAPIError as exc:
+                # The database dropped the connection (a restart, a fail-over, a terminated backend): the
+                # unit of work runs once more on a fresh one. Use-cases are safe to repeat: a resident's
+                # send finds its own client id, the others change state by conditional updates.
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("database connection lost (%s); the unit of work runs again", type(exc.orig).__name__)
+                outbox.clear()
+        raise AssertionError("unreachable")
 
     async def read(self, query: Callable[[Session], T]) -> T:
         """A read in a worker thread, off the event loop."""
         return await asyncio.to_thread(self._read, query)
 
     def _read(self, query: Callable[[Session], T]) -> T:
-        with self.sessions() as session:
-            return query(session)
+        for attempt in (1, 2):
+            try:
+                with self.sessions() as session:
+                    return query(session)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def _policy(self) -> dict:
         return {"tz": self.tz, "service_time": timedelta(minutes=self.settings.service_time_minutes),
@@ -414,6 +433,8 @@ class Switchboard:
 
         def store(session: Session, outbox: Outbox) -> tuple[str, str, list[dict]]:
             conv, said = session.get(Conversation, conversation_id), session.get(Message, message_id)
+            if not said.awaiting_bot:  # answered meanwhile (this unit of work ran before and committed)
+                return service.state_name(conv), conv.language, []
             if replies is not None:
                 stored = self._store_answers(session, conv, said, replies, outbox)
             elif danger:  # the assistant cannot say 112 now: the switchboard does
