@@ -56,6 +56,11 @@ class Channel(Protocol):
     async def deliver(self, message: dict) -> None: ...
 
 
+def _answered(replies: list[dict] | None) -> bool:
+    """Rasa answered with something the resident can read."""
+    return bool(replies) and any(r.get("text") for r in replies)
+
+
 def _unique_buttons(buttons: list[dict]) -> list[dict]:
     """Rasa repeats a response's buttons when a custom action sends it: keep each once."""
     seen, unique = set(), []
@@ -435,7 +440,9 @@ class Switchboard:
             conv, said = session.get(Conversation, conversation_id), session.get(Message, message_id)
             if not said.awaiting_bot:  # answered meanwhile (this unit of work ran before and committed)
                 return service.state_name(conv), conv.language, []
-            if replies is not None:
+            # No text at all in the bot's state means a part of the assistant failed (the action server
+            # is down): the resident is told, as when Rasa is down, and the message waits for its answer.
+            if _answered(replies) or (replies is not None and conv.state != ConversationState.bot):
                 stored = self._store_answers(session, conv, said, replies, outbox)
             elif danger:  # the assistant cannot say 112 now: the switchboard does
                 said.awaiting_bot, said.bot_tried_at = False, None
@@ -555,18 +562,23 @@ class Switchboard:
             return None
         conversation_id, bot_input = taken
         try:
+            # Seen with an answer: take it. Not seen, or seen and left unanswered (the action server was
+            # down): send it (again).
             replies = await self.rasa.answers_to(conversation_id, message_id)
-            if replies is None:
+            if not _answered(replies):
                 replies = await self.rasa.send(conversation_id, bot_input or "", message_id=message_id)
         except RasaUnavailable:
-            await self.run(lambda session, outbox: session.execute(
-                update(Message).where(Message.id == message_id).values(bot_tried_at=None)))
-            return False
+            replies = None
 
-        def store(session: Session, outbox: Outbox) -> None:
+        def store(session: Session, outbox: Outbox) -> bool:
             said = session.get(Message, message_id)
-            if said.awaiting_bot:
-                self._store_answers(session, session.get(Conversation, said.conversation_id), said, replies, outbox)
+            if not said.awaiting_bot:
+                return True
+            conv = session.get(Conversation, said.conversation_id)
+            if not _answered(replies) and conv.state == ConversationState.bot:
+                said.bot_tried_at = None  # still waiting: the next round tries again
+                return False
+            self._store_answers(session, conv, said, replies or [], outbox)
+            return True
 
-        await self.run(store)
-        return True
+        return await self.run(store)

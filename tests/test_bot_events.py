@@ -24,8 +24,9 @@ class RasaStandIn:
     """Rasa's two HTTP doors the switchboard uses, recording what arrives in order (started late, on a
     port that refused connections until then, as a Rasa server that comes back)."""
 
-    def __init__(self, port: int, *, slow_first: float = 0.0) -> None:
+    def __init__(self, port: int, *, slow_first: float = 0.0, silent_first: bool = False) -> None:
         self.port, self.calls, self._server, self.slow_first = port, [], None, slow_first
+        self.silent_first = silent_first  # the first message gets no answer, as with the action server down
         self.trackers: dict[str, list[dict]] = {}
 
     def start(self) -> "RasaStandIn":
@@ -43,9 +44,13 @@ class RasaStandIn:
                     first = not any(c[0] == "message" for c in stand_in.calls)
                     stand_in.calls.append(("message", sender, text))
                     answer = [{"recipient_id": sender, "text": f"Svar på: {text}"}]
-                    stand_in.trackers.setdefault(sender, []).extend([
-                        {"event": "user", "text": text, "metadata": body.get("metadata") or {}},
-                        {"event": "bot", "text": answer[0]["text"], "data": {}}])
+                    user = {"event": "user", "text": text, "metadata": body.get("metadata") or {}}
+                    if first and stand_in.silent_first:
+                        stand_in.trackers.setdefault(sender, []).append(user)
+                        answer = []
+                    else:
+                        stand_in.trackers.setdefault(sender, []).extend(
+                            [user, {"event": "bot", "text": answer[0]["text"], "data": {}}])
                     if first and stand_in.slow_first:
                         time.sleep(stand_in.slow_first)  # answered, but too late for the switchboard's wait
                 else:
@@ -229,3 +234,23 @@ def test_a_message_left_unanswered_for_a_day_is_not_answered_out_of_the_blue(ras
         with client.app.state.services.sessions() as session:
             assert session.scalars(select(Message.id).where(Message.awaiting_bot.is_(True))).all() == []
     assert [c[2] for c in rasa.calls if c[0] == "message"] == ["ny fråga"]
+
+
+def test_a_message_the_assistant_answers_with_nothing_is_told_so_and_answered_later(settings):
+    """With the action server down, Rasa answers a topic question with nothing at all."""
+    port = free_port()
+    rasa = RasaStandIn(port, silent_first=True).start()
+    try:
+        quick = settings.model_copy(update={"rasa_url": f"http://127.0.0.1:{port}", "claim_check_seconds": 0.2})
+        with TestClient(create_app(quick)) as client:
+            conv_id, resident = open_conversation(client)
+            out = client.post(f"/api/conversations/{conv_id}/messages", headers=resident,
+                              json={"text": "vad kostar bygglov?"}).json()
+            assert out["messages"][-1]["text"].startswith("Den automatiska assistenten svarar inte just nu.")
+            eventually(lambda: ("bot", "Svar på: vad kostar bygglov?") in resident_texts(client, conv_id, resident),
+                       "the answer once the assistant works again")
+            time.sleep(0.6)
+            said = resident_texts(client, conv_id, resident)
+    finally:
+        rasa.stop()
+    assert said.count(("bot", "Svar på: vad kostar bygglov?")) == 1
