@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     service_time_minutes: int = 120
     claim_timeout_seconds: int = 300
     claim_check_seconds: float = 15.0
-    rasa_timeout_seconds: float = 30.0
+    # past this the resident is told the assistant does not answer now; its answer follows when it comes
+    rasa_timeout_seconds: float = 10.0
     # a Telegram message committed but still pending this long (its process stopped) is sent by any replica
     delivery_resend_seconds: float = 120.0
     session_hours: int = 10
