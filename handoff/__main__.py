@@ -95,7 +95,7 @@ def cmd_telegram_webhook(args) -> int:
     """Register (or remove) the webhook with Telegram; never done at start-up."""
     import asyncio
 
-    from .channels.telegram import TelegramSetupError, register_webhook, remove_webhook
+    from .channels.telegram_setup import TelegramSetupError, register_webhook, remove_webhook
 
     token = os.environ.get("TELEGRAM_BOT_TOKEN", "")
     base_url = os.environ.get("TELEGRAM_API_BASE_URL") or None

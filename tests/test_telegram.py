@@ -21,7 +21,8 @@ from fake_telegram import FakeTelegram
 from handoff import __main__ as cli
 from handoff import service
 from handoff.app import create_app
-from handoff.channels.telegram import MAX_CHARS, TelegramSetupError, split_text
+from handoff.channels.telegram_setup import TelegramSetupError
+from handoff.channels.telegram_text import MAX_CHARS, split_text
 from handoff.db import make_engine, make_sessionmaker
 from handoff.models import AuditEvent, Author, Conversation, Delivery, Handoff, Message, utcnow
 
@@ -521,7 +522,7 @@ def test_rate_limited_reply_is_sent_once_after_retry_after(tg, telegram, tg_sett
 
 def test_network_error_is_retried_with_back_off(tg, telegram, tg_settings):
     conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
-    tg.app.state.services.channels["telegram"].backoff_seconds = 0.05
+    tg.app.state.services.channels["telegram"].out.backoff_seconds = 0.05
     telegram.fail_next("sendMessage", 502)
     sent = official_reply(tg, conv_id, headers, "Jag kollar och återkommer.")
     row = final_delivery(tg, conv_id, sent["seq"])
@@ -530,13 +531,13 @@ def test_network_error_is_retried_with_back_off(tg, telegram, tg_settings):
 
 def test_delivery_fails_after_a_bounded_number_of_tries(tg, telegram, tg_settings):
     conv_id, headers, _ = claimed_handoff(tg, telegram, tg_settings)
-    channel = tg.app.state.services.channels["telegram"]
-    channel.backoff_seconds = 0.01
-    for _ in range(channel.max_attempts + 1):
+    deliveries = tg.app.state.services.channels["telegram"].out
+    deliveries.backoff_seconds = 0.01
+    for _ in range(deliveries.max_attempts + 1):
         telegram.fail_next("sendMessage", 502)
     sent = official_reply(tg, conv_id, headers, "Hej igen.")
     row = final_delivery(tg, conv_id, sent["seq"])
-    assert (row.state, row.attempts) == ("failed", channel.max_attempts) and "Bad Gateway" in row.last_error
+    assert (row.state, row.attempts) == ("failed", deliveries.max_attempts) and "Bad Gateway" in row.last_error
     assert len([c for c in telegram.all_calls("sendMessage") if "Hej igen." in c.params.get("text", "")]) == 5
 
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from .. import auth, service
 from ..access import can_view
-from ..models import ConsoleSession, Conversation, Handoff, Official, utcnow
+from ..models import ConsoleSession, Conversation, Official, utcnow
 from ..schemas import CloseIn, DeliveryRead, LoginIn, Me, MessageRead, OfficialBrief, PresenceIn, QueueItem, ReplyIn, TransferIn
 from .deps import Services, console_session, services
 
