@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SECRETS = ("RASA_TOKEN", "HANDOFF_INTERNAL_TOKEN", "POSTGRES_PASSWORD")
-SERVICES = ("postgres", "redis", "rasa", "actions", "handoff")
+SERVICES = ("postgres", "redis", "rasa", "actions", "handoff", "proxy")
 
 
 def compose_config(tmp_path: Path, secrets: dict[str, str]) -> subprocess.CompletedProcess:
@@ -83,17 +83,19 @@ def test_images(compose):
     assert services["rasa"]["image"].startswith("rasa/rasa:3.6.21")
     dockerfile = (ROOT / services["actions"]["build"]["dockerfile"]).read_text()
     assert "FROM rasa/rasa-sdk:3.6.2" in dockerfile
-    assert services["handoff"]["build"]["dockerfile"] == "handoff/Dockerfile"
+    assert services["migrate"]["build"]["dockerfile"] == "handoff/Dockerfile"
+    assert services["handoff"]["image"] == services["migrate"]["image"]  # built once, run as both
+    assert services["proxy"]["image"].startswith("nginx:")
     assert (ROOT / "handoff" / "Dockerfile").is_file()
 
 
 def test_ports(compose):
     services = compose["services"]
-    published = [str(p) for p in services["handoff"].get("ports", [])]
-    assert any(p.split(":")[-1] == "8000" for p in published), f"handoff does not publish 8000: {published}"
+    published = [str(p) for p in services["proxy"].get("ports", [])]
+    assert any(p.split(":")[-1] == "8000" for p in published), f"the proxy does not publish 8000: {published}"
     for name in SERVICES:
-        if name != "handoff":
-            assert not services[name].get("ports"), f"{name} publishes a port; only handoff should"
+        if name != "proxy":
+            assert not services[name].get("ports"), f"{name} publishes a port; only the proxy should"
     rasa = services["rasa"]
     assert "--port 5005" in " ".join(rasa["command"].split()), rasa["command"]
     assert "localhost:5005" in healthcheck_text(rasa)
@@ -107,6 +109,25 @@ def test_handoff_waits_for_healthy_dependencies(compose):
     depends = compose["services"]["handoff"]["depends_on"]
     for name in ("postgres", "redis", "rasa"):
         assert depends.get(name, {}).get("condition") == "service_healthy", f"handoff must wait for healthy {name}"
+    assert depends["migrate"]["condition"] == "service_completed_successfully"  # the schema first, once
+
+
+def test_two_replicas_behind_one_proxy_that_passes_websockets(compose):
+    services = compose["services"]
+    assert services["handoff"]["deploy"]["replicas"] >= 2
+    assert services["proxy"]["depends_on"]["handoff"]["condition"] == "service_healthy"
+    mount = next(v for v in services["proxy"]["volumes"] if v.endswith(":/etc/nginx/nginx.conf:ro"))
+    conf = (ROOT / mount.split(":")[0]).read_text(encoding="utf-8")
+    assert "http://handoff:8000" in conf and "listen 8000" in conf
+    assert "proxy_set_header Upgrade $http_upgrade" in conf and "proxy_http_version 1.1" in conf
+    # the console's WebSocket checks its Origin against Host, port included
+    assert "proxy_set_header Host $http_host" in conf
+
+
+def test_no_container_start_reloads_the_roster():
+    dockerfile = (ROOT / "handoff" / "Dockerfile").read_text(encoding="utf-8")
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD"))
+    assert "load-roster" not in cmd and "migrate" not in cmd and "serve" in cmd
 
 
 def test_services_reach_each_other_by_name(compose):
