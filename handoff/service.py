@@ -32,6 +32,7 @@ from .models import (
 )
 
 MAX_MESSAGE_CHARS = 4000
+MAX_SEQ = 2**31 - 1  # the largest sequence number the database stores (a 32-bit integer)
 WAIT_HISTORY_DAYS = 14
 WAIT_HISTORY_MIN_SAMPLES = 3
 

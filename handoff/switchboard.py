@@ -27,7 +27,7 @@ from bot import language as languages
 from . import roster
 from .models import (AnswerFeedback, Author, BotEvent, Conversation, ConversationState, Handoff, Message, Official,
                      Outcome, utcnow)
-from .pii import mask_personnummer
+from . import pii
 from .rasa import RasaClient, RasaUnavailable
 from .schemas import HandoffAnswer
 from .service import Outbox
@@ -54,6 +54,15 @@ class Channel(Protocol):
     """A way out to residents other than the web (which reads from the API itself)."""
 
     async def deliver(self, message: dict) -> None: ...
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text without control characters (tab and line breaks stay) and without lone surrogates, which
+    no database stores and no reader sees."""
+    return _UNPRINTABLE.sub("", text)
 
 
 def _answered(replies: list[dict] | None) -> bool:
@@ -176,17 +185,21 @@ class Switchboard:
             return None
         return match
 
-    def check_resident_text(self, text: str, payload: str | None) -> tuple[str, str | None]:
-        """The text to store and the button payload to pass on (only known intents), or BadMessage."""
-        text = (text or "").strip()
+    def check_resident_text(self, text: str, payload: str | None) -> tuple[str, str | None, bool]:
+        """The text to store, the button payload to pass on (only known intents) and whether a
+        personnummer was hidden; or BadMessage. Control characters (NUL included) and broken
+        characters are dropped, a message of only invisible characters is empty, and personnummer
+        and samordningsnummer are masked before anything stores, shows, logs or sends them."""
+        text = printable(text or "").strip()
         payload = payload if self._known_payload(payload) else None
-        if not text and payload:
-            text = payload
+        if not pii.INVISIBLE.sub("", text).strip():
+            text = payload or ""
         if not text:
             raise BadMessage(422, texts.text("error_empty"))
         if len(text) > service.MAX_MESSAGE_CHARS:
             raise BadMessage(413, texts.text("error_too_long", max="4 000"))
-        return text, payload
+        masked = pii.mask_personnummer(text)
+        return masked, payload, masked != pii.INVISIBLE.sub("", text)
 
     def _waiting_conversations(self) -> list[str]:
         with self.sessions() as session:
@@ -233,7 +246,7 @@ class Switchboard:
         """Store the resident's message; while the bot has the chat, ask Rasa and store its answers.
         Returns the conversation's state and language and the new messages. A send with a client id that
         was already stored (a retry) stores nothing, asks nobody and returns what the first one gave."""
-        text, payload = self.check_resident_text(text, payload)
+        text, payload, hidden = self.check_resident_text(text, payload)
         match = self._known_payload(payload)
         button = (match.group(1), match.group(3), match.group(4)) if match else None
         detected = None if payload else languages.detect(text)
@@ -259,13 +272,16 @@ class Switchboard:
                                            topic=button[2].split("/", 1)[0],
                                            helped=button[0] == "feedback_yes", language=conv.language))
             new = [service.message_dict(first)]
+            if hidden:  # the resident sees that, and why, the number is gone
+                new.append(service.message_dict(service.append_message(
+                    session, conv, Author.system, texts.text("personnummer_hidden", conv.language), outbox=outbox)))
             to_bot = conv.state == ConversationState.bot
             if danger and not to_bot:
                 new.append(self._emergency(session, conv, first, outbox))
             behind = False
             if to_bot:
                 # Rasa never sees a personnummer, and a typed "/restart" is text, not a command.
-                first.awaiting_bot, first.bot_input = True, payload or mask_personnummer(text).lstrip("/")
+                first.awaiting_bot, first.bot_input = True, payload or text.lstrip("/")
                 first.bot_tried_at = utcnow()
                 # What Rasa has not had yet goes first: the resume of an earlier handoff (or Rasa stays
                 # paused) and earlier messages it did not answer.
@@ -335,6 +351,7 @@ class Switchboard:
         await self._official_does(official_id, lambda s, o, box: service.claim(s, handoff_id, o, outbox=box))
 
     async def reply(self, conversation_id: str, official_id: int, text: str) -> dict:
+        text = pii.mask_personnummer(printable(text)).strip()  # an official's line is stored too
         return await self._official_does(official_id, lambda s, o, box: service.message_dict(
             service.official_reply(s, conversation_id, o, text, outbox=box)))
 
@@ -378,7 +395,7 @@ class Switchboard:
             if language:
                 conv.language = language
             result = service.request_handoff(
-                session, conv, topic=topic, question=question, reason=reason,
+                session, conv, topic=topic, question=pii.mask_personnummer(printable(question)), reason=reason,
                 known_topics=self.catalogue.topic_keys, actor="action-server", outbox=outbox, **self._policy())
             official = result.official
             if result.already_open:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from .. import auth, service
 from ..access import can_view
+from ..switchboard import printable
 from ..models import ConsoleSession, Conversation, Official, utcnow
 from ..schemas import CloseIn, DeliveryRead, LoginIn, Me, MessageRead, OfficialBrief, PresenceIn, QueueItem, ReplyIn, TransferIn
 from .deps import Services, console_session, services
@@ -97,7 +98,7 @@ def queue(row: ConsoleSession = Depends(console_session), svc: Services = Depend
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageRead])
-def transcript(conversation_id: str, after: int = Query(default=0, ge=0),
+def transcript(conversation_id: str, after: int = Query(default=0, ge=0, le=service.MAX_SEQ),
                row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
     with svc.sessions() as session:
         official = session.get(Official, row.official_id)
@@ -134,7 +135,7 @@ async def claim(handoff_id: int, row: ConsoleSession = Depends(console_session),
 @router.post("/conversations/{conversation_id}/messages", status_code=201, response_model=MessageRead)
 async def reply(conversation_id: str, body: ReplyIn, row: ConsoleSession = Depends(console_session),
                 svc: Services = Depends(services)):
-    text = body.text.strip()
+    text = printable(body.text).strip()
     if not text:
         raise HTTPException(422, "empty reply")
     return await _act(svc.reply(conversation_id, row.official_id, text))

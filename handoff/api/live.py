@@ -29,8 +29,8 @@ async def _hello(ws: WebSocket) -> dict | None:
 
 def _after(hello: dict) -> int:
     try:
-        return max(0, int(hello.get("after") or 0))
-    except (TypeError, ValueError):
+        return min(max(0, int(hello.get("after") or 0)), service.MAX_SEQ)
+    except (TypeError, ValueError, OverflowError):  # not a number, or 1e309
         return 0
 
 

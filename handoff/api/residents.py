@@ -45,7 +45,7 @@ def read_conversation(
 
 @router.get("/{conversation_id}/messages", response_model=MessagesOut)
 def read_messages(
-    conversation_id: str, after: int = Query(default=0, ge=0),
+    conversation_id: str, after: int = Query(default=0, ge=0, le=service.MAX_SEQ),
     x_resident_secret: str | None = Header(default=None), session: Session = Depends(db),
 ):
     conv = _conversation(session, conversation_id, x_resident_secret)
