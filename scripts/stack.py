@@ -88,7 +88,9 @@ class Stack:
         return [
             Service("action server", self.actions_port,
                     [str(BOT_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(self.actions_port)],
-                    "/health", {**base, "HANDOFF_URL": handoff_url, "HANDOFF_INTERNAL_TOKEN": self.internal_token}),
+                    "/health", {**base, "HANDOFF_URL": handoff_url, "HANDOFF_INTERNAL_TOKEN": self.internal_token,
+                                # rasa-sdk listens on all interfaces unless told: only Rasa, here, calls it
+                                "SANIC_HOST": "127.0.0.1"}),
             Service("Rasa server", self.rasa_port,
                     [str(BOT_BIN / "rasa"), "run", "--enable-api", f"--auth-token={self.rasa_token}",
                      "-m", str(self.model), "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",

@@ -22,15 +22,17 @@ def test_resident_bot_official_and_back(stack):
         greeting = out["messages"][1]["text"]
         assert out["messages"][1]["author"] == "bot" and "Exempelby kommun" in greeting and "{" not in greeting
 
-        # personal data never reaches Rasa: the personnummer is stored for the resident, masked for the bot
-        resident.post(f"/api/conversations/{conv}/messages", headers=headers,
-                      json={"text": "mitt personnummer är 811218-9876"})
+        # personal data never reaches Rasa, storage or logs: the personnummer is hidden, and the resident told
+        out = resident.post(f"/api/conversations/{conv}/messages", headers=headers,
+                            json={"text": "mitt personnummer är 811218-9876"}).json()
+        assert out["messages"][1]["text"].startswith("Vi dolde ett personnummer i ditt meddelande.")
         tracker = httpx.get(f"{rasa}/conversations/{conv}/tracker", params={"token": stack.rasa_token}).json()
         said = [e.get("text") or "" for e in tracker["events"] if e["event"] == "user"]
         assert said[-1] == "mitt personnummer är [personnummer borttaget]"
         assert not any("811218" in t for t in said)
         stored = resident.get(f"/api/conversations/{conv}/messages", headers=headers).json()["messages"]
-        assert "mitt personnummer är 811218-9876" in [m["text"] for m in stored]
+        assert "mitt personnummer är [personnummer borttaget]" in [m["text"] for m in stored]
+        assert not any("811218" in m["text"] for m in stored)
         for service in stack.services:  # nor any log
             assert "811218" not in service.log_path.read_text(errors="replace"), service.name
 
@@ -110,3 +112,28 @@ def test_after_an_official_closes_the_chat_the_bot_answers_again(stack):
                              json={"outcome": "resolved"}).status_code == 204
         out = resident.post(f"/api/conversations/{conv}/messages", headers=headers, json={"text": "hej igen"}).json()
         assert out["state"] == "bot" and [m["author"] for m in out["messages"]][:2] == ["resident", "bot"]
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses a TCP port is listened on, from /proc/net/tcp and tcp6 (state 0A: LISTEN)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+@pytest.mark.e2e
+def test_the_services_behind_the_switchboard_listen_on_loopback_only(stack):
+    """Nobody but Rasa may call the action server (it can ask for a person), nobody but the switchboard Rasa."""
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1 as /proc writes them
+    for port in (stack.actions_port, stack.rasa_port):
+        addresses = _listening_addresses(port)
+        assert addresses and addresses <= loopback, (port, addresses)
