@@ -103,6 +103,7 @@ class Me(BaseModel):
     topics: list[str]
     present: bool
     csrf_token: str
+    timezone: str = Field(default="Europe/Stockholm", description="the municipality's time zone: the console shows times in it")
 
 
 class QueueItem(BaseModel):

@@ -62,8 +62,8 @@ def new_page(browser):
     contexts, errors = [], []
 
     def make(viewport=DESKTOP, **kwargs) -> Page:
-        ctx = browser.new_context(viewport=viewport, locale="sv-SE", timezone_id="Europe/Stockholm",
-                                  accept_downloads=True, **kwargs)
+        ctx = browser.new_context(**{"viewport": viewport, "locale": "sv-SE", "timezone_id": "Europe/Stockholm",
+                                     "accept_downloads": True, **kwargs})
         ctx.set_default_timeout(10_000)
         contexts.append(ctx)
         page = ctx.new_page()
@@ -904,3 +904,25 @@ def test_screenshots_and_narrow_screen(base, new_page):
     for selector in ("#kc-input", "#kc-form button[type=submit]"):
         expect(zoomed.locator(selector)).to_be_in_viewport(ratio=1)
     zoomed.screenshot(path=str(REPORTS / "widget-zoom-200.png"))
+
+
+def test_the_console_shows_the_municipalitys_clock_on_a_computer_set_to_another_zone(base, new_page):
+    """An official on a laptop set to UTC (or abroad) still sees every time as the municipality's clock shows it."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    resident = new_page()
+    resident.goto(f"{base}/")
+    open_chat(resident)
+    say(resident, "behöver jag bygglov för en altan")
+    name, _ = ask_for_person(resident)
+    conv = conversation_id(resident)
+    official = new_page(timezone_id="UTC")
+    console_login(official, base, name)
+    claim(official, conv)
+    stamp = official.locator("#transcript time").first
+    expect(stamp).to_be_visible()
+    written = datetime.fromisoformat(stamp.get_attribute("datetime").removesuffix("Z")).replace(tzinfo=timezone.utc)
+    local = written.astimezone(ZoneInfo("Europe/Stockholm"))
+    assert stamp.inner_text() == local.strftime("%H:%M")
+    assert local.utcoffset() != written.utcoffset()  # the two clocks differ, so the check means something

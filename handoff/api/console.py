@@ -14,10 +14,10 @@ from .deps import Services, console_session, services
 router = APIRouter(prefix="/api/console", tags=["console"])
 
 
-def _me(row: ConsoleSession) -> Me:
+def _me(row: ConsoleSession, svc: Services) -> Me:
     o = row.official
     return Me(id=o.id, username=o.username, name=o.name, title=o.title, unit=o.unit,
-              topics=o.topics or [], present=o.present, csrf_token=row.csrf_token)
+              topics=o.topics or [], present=o.present, csrf_token=row.csrf_token, timezone=svc.settings.timezone)
 
 
 def _errors(exc: Exception) -> HTTPException:
@@ -46,7 +46,7 @@ def login(body: LoginIn, request: Request, response: Response, svc: Services = D
             secure=svc.settings.cookie_secure or request.url.scheme == "https",
             max_age=svc.settings.session_hours * 3600,
         )
-        return _me(session.merge(row))
+        return _me(session.merge(row), svc)
 
 
 @router.post("/logout", status_code=204)
@@ -58,15 +58,15 @@ def logout(request: Request, response: Response, row: ConsoleSession = Depends(c
 
 
 @router.get("/me", response_model=Me)
-def me(row: ConsoleSession = Depends(console_session)):
-    return _me(row)
+def me(row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
+    return _me(row, svc)
 
 
 @router.put("/presence", response_model=Me)
 async def presence(body: PresenceIn, row: ConsoleSession = Depends(console_session), svc: Services = Depends(services)):
     await svc.set_presence(row.official_id, body.present)
     row.official.present = body.present
-    return _me(row)
+    return _me(row, svc)
 
 
 @router.get("/colleagues", response_model=list[OfficialBrief])

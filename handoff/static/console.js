@@ -69,12 +69,20 @@
     node.hidden = !text;
   }
   const pad = (n) => String(n).padStart(2, "0");
+  /** A time as the municipality's clock shows it (its time zone, from /me), whatever the computer's zone. */
   function fmtTime(iso) {
     const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(String(iso)) ? iso : `${iso}Z`); // the server means UTC
     if (Number.isNaN(d.getTime())) return "";
-    const today = new Date().toDateString() === d.toDateString();
-    const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    return today ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+    const zone = (me && me.timezone) || "Europe/Stockholm";
+    const parts = (date) => Object.fromEntries(new Intl.DateTimeFormat("sv-SE", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23",
+    }).formatToParts(date).map((p) => [p.type, p.value]));
+    const at = parts(d);
+    const now = parts(new Date());
+    const hm = `${at.hour}:${at.minute}`;
+    const today = at.year === now.year && at.month === now.month && at.day === now.day;
+    return today ? hm : `${at.year}-${at.month}-${at.day} ${hm}`;
   }
   function fmtWaiting(seconds) {
     const secs = Math.max(0, Math.floor(Number(seconds) || 0));
