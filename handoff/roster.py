@@ -48,13 +48,23 @@ class RosterChange:
 
 def read_file(path: Path, known_topics: set[str]) -> list[OfficialIn]:
     """Parse and check a roster file; every problem is reported, nothing is half-read."""
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = [_csv_row(r) for r in csv.DictReader(fh)]
-        defaults: dict = {}
-    else:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        rows, defaults = doc.get("officials") or [], doc.get("defaults") or {}
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8", newline="") as fh:
+                rows = [_csv_row(r) for r in csv.DictReader(fh)]
+            defaults: dict = {}
+        else:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if not isinstance(doc, dict):
+                raise RosterError("a YAML roster is a mapping with a list `officials` (and optional `defaults`)")
+            rows, defaults = doc.get("officials") or [], doc.get("defaults") or {}
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or not isinstance(defaults, dict):
+                raise RosterError("`officials` must be a list of officials and `defaults` a mapping")
+    except (UnicodeDecodeError, yaml.YAMLError, csv.Error) as exc:
+        raise RosterError(f"the file cannot be read: {type(exc).__name__}") from None
+    if not rows:
+        # Loading it would deactivate every official and move every open chat: refuse what is surely a mistake.
+        raise RosterError("the roster lists no officials; nothing was changed")
     return parse_rows([{**defaults, **row} for row in rows], known_topics)
 
 

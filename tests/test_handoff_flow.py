@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from conftest import FIXTURES, internal_headers, login, open_conversation
+from conftest import FIXTURES, PASSWORD, internal_headers, login, open_conversation
 from handoff.app import create_app
 
 
@@ -259,3 +259,21 @@ def test_a_web_resident_who_leaves_the_wait_is_told_and_drops_out_of_the_queue(c
         f"Du har avslutat samtalet med {answer['official']['name']}. Skriv igen om du har fler frågor.") == 1
     out = client.post(f"/api/conversations/{conv_id}/messages", headers=resident, json={"text": "en sak till"})
     assert out.json()["state"] == "bot"
+
+
+
+@pytest.mark.parametrize("content_type,body", [
+    ("application/yaml", ""),
+    ("application/yaml", "officials: []\n"),
+    ("text/csv", "username,name,title,unit,topics,languages,hours\n"),
+    ("application/yaml", "just a string\n"),
+    ("application/yaml", "- anna.holm\n- erik.sandberg\n"),
+    ("application/yaml", "officials: anna.holm\n"),
+    ("application/yaml", "officials: [: broken\n"),
+], ids=["empty", "no officials", "a CSV header alone", "a YAML string", "a YAML list", "officials not a list",
+        "broken YAML"])
+def test_a_roster_that_lists_nobody_or_is_not_a_roster_changes_nothing(admin_client, content_type, body):
+    admin = {"Authorization": "Bearer " + "a" * 32, "Content-Type": content_type}
+    resp = admin_client.put("/api/admin/roster", content=body, headers=admin)
+    assert resp.status_code == 422 and resp.json()["detail"].startswith("roster not loaded: ")
+    assert admin_client.post("/api/console/login", json={"username": "anna.holm", "password": PASSWORD}).status_code == 200
