@@ -277,3 +277,51 @@ def test_a_roster_that_lists_nobody_or_is_not_a_roster_changes_nothing(admin_cli
     resp = admin_client.put("/api/admin/roster", content=body, headers=admin)
     assert resp.status_code == 422 and resp.json()["detail"].startswith("roster not loaded: ")
     assert admin_client.post("/api/console/login", json={"username": "anna.holm", "password": PASSWORD}).status_code == 200
+
+
+def _closed_within(ws, seconds: float) -> int | None:
+    """The close code if the server closes the socket within `seconds` (events before it are skipped)."""
+    import threading
+
+    from starlette.websockets import WebSocketDisconnect
+
+    box: list = []
+
+    def read() -> None:
+        try:
+            while True:
+                ws.receive_json()
+        except WebSocketDisconnect as exc:
+            box.append(exc.code)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return box[0] if box else None
+
+
+def test_logging_out_closes_the_officials_open_sockets_at_once(client, settings):
+    conv_id, _, answer = hand_off(client, settings)
+    me = login(client, USERNAMES[answer["official"]["name"]])
+    cookie = {"Cookie": me["Cookie"]}
+    with client.websocket_connect("/api/console/ws", headers=cookie) as console, \
+            client.websocket_connect(f"/api/console/conversations/{conv_id}/ws", headers=cookie) as chat:
+        assert console.receive_json()["type"] == "hello"
+        chat.send_json({"after": 0})
+        assert client.post("/api/console/logout", headers=me).status_code == 204
+        assert _closed_within(console, 3) == 4401
+        assert _closed_within(chat, 3) == 4401
+
+
+def test_a_deactivated_officials_open_socket_closes(admin_client, settings):
+    client = admin_client
+    conv_id, _, answer = hand_off(client, settings)
+    leaver = answer["official"]["name"]
+    cookie = {"Cookie": login(client, USERNAMES[leaver])["Cookie"]}
+    with client.websocket_connect("/api/console/ws", headers=cookie) as console:
+        assert console.receive_json()["type"] == "hello"
+        kept = "\n".join(line for line in (FIXTURES / "roster_always.yml").read_text(encoding="utf-8").splitlines()
+                         if leaver not in line)
+        assert client.put("/api/admin/roster", content=kept, headers={
+            "Authorization": "Bearer " + "a" * 32, "Content-Type": "application/yaml"}).status_code == 200
+        assert _closed_within(console, 3) == 4401

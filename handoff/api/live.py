@@ -40,18 +40,37 @@ async def _until_closed(ws: WebSocket) -> None:
             await ws.receive_text()
 
 
-async def _next(queue: asyncio.Queue, closed: asyncio.Task) -> dict | None:
-    """The next event, or None once the client has gone."""
+QUIET = {"type": "quiet"}  # no event for a while: time to check that the official may still listen
+RECHECK_SECONDS = 1.0
+
+
+async def _next(queue: asyncio.Queue, closed: asyncio.Task, timeout: float | None = None) -> dict | None:
+    """The next event (QUIET after `timeout` seconds without one), or None once the client has gone."""
     getter = asyncio.create_task(queue.get())
-    done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({getter, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     if getter not in done:
         getter.cancel()
-        return None
+        return None if closed in done else QUIET
     return getter.result()
 
 
-async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -> None:
-    """Backlog after subscribing (nothing falls between), then live events in sequence."""
+async def _official_may_listen(ws: WebSocket, conversation_id: str | None = None) -> bool:
+    """The console's session is still valid (not logged out, expired or deactivated), and the official may
+    still see the conversation: checked at least every second, so a session ends everywhere at once."""
+    token = ws.cookies.get(auth.SESSION_COOKIE)
+
+    def check(session) -> bool:
+        row = auth.session_for(session, token)
+        if row is None:
+            return False
+        return conversation_id is None or can_view(session, row.official, conversation_id)
+
+    return await ws.app.state.services.read(check)
+
+
+async def stream_conversation(ws: WebSocket, conversation_id: str, after: int, *, official: bool = False) -> None:
+    """Backlog after subscribing (nothing falls between), then live events in sequence. For an official,
+    the stream ends as soon as their session does (or they may no longer see the chat)."""
     svc = ws.app.state.services
     closed = asyncio.create_task(_until_closed(ws))
     try:
@@ -72,7 +91,15 @@ async def stream_conversation(ws: WebSocket, conversation_id: str, after: int) -
                 await ws.send_json({"type": "state", "conversation_id": conversation_id, "state": state})
 
             await send_from_db()
-            while (event := await _next(queue, closed)) is not None:
+            checked = asyncio.get_running_loop().time()
+            while (event := await _next(queue, closed, RECHECK_SECONDS if official else None)) is not None:
+                if official and asyncio.get_running_loop().time() - checked >= RECHECK_SECONDS:
+                    if not await _official_may_listen(ws, conversation_id):
+                        await ws.close(code=CLOSE_UNAUTHORIZED)
+                        return
+                    checked = asyncio.get_running_loop().time()
+                if event is QUIET:
+                    continue
                 if event.get("type") == "resync":  # the event bus was away: the database has what was missed
                     await send_from_db()
                     continue
@@ -138,7 +165,7 @@ async def official_conversation_live(ws: WebSocket, conversation_id: str):
         await ws.close(code=CLOSE_UNAUTHORIZED if official_id is None else CLOSE_NOT_FOUND)
         return
     hello = await _hello(ws)
-    await stream_conversation(ws, conversation_id, _after(hello or {}))
+    await stream_conversation(ws, conversation_id, _after(hello or {}), official=True)
 
 
 @router.websocket("/api/console/ws")
@@ -155,7 +182,15 @@ async def console_live(ws: WebSocket):
     try:
         async with ws.app.state.services.bus.subscribe("console") as queue:
             await ws.send_json({"type": "hello"})
-            while (event := await _next(queue, closed)) is not None:
+            checked = asyncio.get_running_loop().time()
+            while (event := await _next(queue, closed, RECHECK_SECONDS)) is not None:
+                if asyncio.get_running_loop().time() - checked >= RECHECK_SECONDS:
+                    if not await _official_may_listen(ws):  # logged out, expired or deactivated
+                        await ws.close(code=CLOSE_UNAUTHORIZED)
+                        return
+                    checked = asyncio.get_running_loop().time()
+                if event is QUIET:
+                    continue
                 conversation_id = event.get("conversation_id")
                 if conversation_id and not await _may_see(ws, official_id, conversation_id):
                     continue
