@@ -2,8 +2,11 @@
 the ASGI app with its lifespan, officials who can log in."""
 from __future__ import annotations
 
+import contextlib
 import secrets
+import socket
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +29,37 @@ from handoff.models import Official  # noqa: E402
 FIXTURES = Path(__file__).parent / "fixtures"
 TOPICS = set(yaml.safe_load((ROOT / "data" / "topics.yml").read_text(encoding="utf-8"))["topics"])
 PASSWORD = "correct horse battery staple"
+
+
+def eventually(check, what: str, timeout: float = 20.0, every: float = 0.05):
+    """check()'s first true value, polled until `timeout` seconds; a failure names what was awaited."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+    return value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(admin_url: str, *, prefix: str = "handoff_test", keep: bool = False):
+    """A new, empty PostgreSQL database as (name, url), dropped afterwards unless `keep`."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def start_stack(tmp: Path, **extra_env: str):
@@ -68,17 +102,9 @@ def database_url(tmp_path, request, monkeypatch):
         migrate.upgrade(url)
         yield url
         return
-    name = f"handoff_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    if not request.config.getoption("--keep-db"):
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database(admin_url, keep=request.config.getoption("--keep-db")) as (_, url):
+        migrate.upgrade(url)
+        yield url
 
 
 def load_roster(url: str, path: Path = FIXTURES / "roster_always.yml", password: str = PASSWORD) -> None:

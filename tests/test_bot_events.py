@@ -4,7 +4,6 @@ when Rasa answers again. While Rasa is down, a resident who asks for a person ge
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import internal_headers, load_roster, login, open_conversation
+from conftest import eventually, free_port, internal_headers, load_roster, login, open_conversation
 from handoff.app import create_app
 from handoff.models import BotEvent
 
@@ -79,10 +78,6 @@ class RasaStandIn:
             self._server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -110,12 +105,6 @@ def pending(client) -> list[str]:
         return list(session.scalars(select(BotEvent.conversation_id).where(BotEvent.sent_at.is_(None))))
 
 
-def eventually(check, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def test_a_close_while_rasa_is_down_reaches_rasa_before_the_next_message_and_once(rasa_later):

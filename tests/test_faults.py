@@ -8,15 +8,9 @@ import time
 import httpx
 import pytest
 
-from conftest import start_stack
+from conftest import eventually, start_stack
 
 
-def eventually(check, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return value
 
 
 @pytest.mark.e2e
@@ -41,7 +35,8 @@ def test_a_message_stored_before_the_switchboard_is_killed_is_answered_once_afte
             return httpx.get(f"{base}/api/conversations/{conv_id}/messages", headers=resident,
                              timeout=30).json()["messages"]
 
-        said = eventually(lambda: (m := messages()) and m[-1]["author"] == "bot" and m, "the answer after the restart")
+        said = eventually(lambda: (m := messages()) and m[-1]["author"] == "bot" and m, "the answer after the restart",
+                          timeout=60, every=0.2)
         time.sleep(2)  # a few more rounds of the background check: nothing is answered twice
         after = messages()
         resident_said = [m for m in after if m["author"] == "resident"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy import create_engine, func, select, text
 
-from conftest import load_roster, open_conversation
+from conftest import fresh_postgres_database, load_roster, open_conversation
 from handoff import migrate
 from handoff.app import create_app
 from handoff.models import Message
@@ -20,16 +19,9 @@ POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@12
 
 @pytest.fixture
 def postgres_url():
-    name = f"handoff_fault_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield name, url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database(POSTGRES, prefix="handoff_fault") as (name, url):
+        migrate.upgrade(url)
+        yield name, url
 
 
 def test_sends_succeed_and_are_stored_once_while_postgres_terminates_the_connections(settings, postgres_url):

@@ -11,16 +11,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import internal_headers, load_roster, login, open_conversation
+from conftest import eventually, free_port, internal_headers, load_roster, login, open_conversation
 from handoff.app import create_app
 
 NAMES = {"Anna Holm": "anna.holm", "Erik Sandberg": "erik.sandberg"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:
@@ -96,12 +92,6 @@ def healthy_events(client) -> str:
     return client.get("/health").json()["events"]
 
 
-def eventually(check, what: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def handed_off(client, settings) -> tuple[str, dict, dict]:

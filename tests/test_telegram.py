@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from datetime import timedelta
 
 import httpx
@@ -16,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 
-from conftest import FIXTURES, PASSWORD, internal_headers, load_roster, login, start_stack
+from conftest import FIXTURES, PASSWORD, eventually, internal_headers, load_roster, login, start_stack
 from fake_telegram import FakeTelegram
 from handoff import __main__ as cli
 from handoff import service
@@ -124,14 +123,6 @@ def send(client, body: dict) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def eventually(check, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def conversation(client, chat_id: int = CHAT) -> Conversation | None:
