@@ -65,6 +65,19 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
+def _again_if_disconnected(work: Callable[[], T]) -> T:
+    """Run a unit of work; if the database dropped the connection (a restart, a fail-over, a terminated
+    backend), run it once more on a fresh one. Use-cases are safe to repeat: a resident's send finds its
+    own client id, the others change state by conditional updates."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost (%s); the unit of work runs again", type(exc.orig).__name__)
+        return work()
+
+
 def _answered(replies: list[dict] | None) -> bool:
     """Rasa answered with something the resident can read."""
     return bool(replies) and any(r.get("text") for r in replies)
@@ -102,33 +115,23 @@ class Switchboard:
         return result
 
     def _commit(self, change: Callable[[Session, Outbox], T], outbox: Outbox) -> T:
-        for attempt in (1, 2):
-            try:
-                with self.sessions() as session, session.begin():
-                    return change(session, outbox)
-            except DBAPIError as exc:
-                # The database dropped the connection (a restart, a fail-over, a terminated backend): the
-                # unit of work runs once more on a fresh one. Use-cases are safe to repeat: a resident's
-                # send finds its own client id, the others change state by conditional updates.
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-                log.warning("database connection lost (%s); the unit of work runs again", type(exc.orig).__name__)
-                outbox.clear()
-        raise AssertionError("unreachable")
+        def once() -> T:
+            outbox.clear()  # what a first try that did not commit would have published
+            with self.sessions() as session, session.begin():
+                return change(session, outbox)
+
+        return _again_if_disconnected(once)
 
     async def read(self, query: Callable[[Session], T]) -> T:
         """A read in a worker thread, off the event loop."""
         return await asyncio.to_thread(self._read, query)
 
     def _read(self, query: Callable[[Session], T]) -> T:
-        for attempt in (1, 2):
-            try:
-                with self.sessions() as session:
-                    return query(session)
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
+        def once() -> T:
+            with self.sessions() as session:
+                return query(session)
+
+        return _again_if_disconnected(once)
 
     def _policy(self) -> dict:
         return {"tz": self.tz, "service_time": timedelta(minutes=self.settings.service_time_minutes),
@@ -141,7 +144,7 @@ class Switchboard:
             await self.bus.publish(channel, event)
         outbox.events.clear()
         if line_moved:  # every waiting resident's place in line may have changed: tell them to look
-            for conversation_id in await asyncio.to_thread(self._waiting_conversations):
+            for conversation_id in await self.read(self._waiting_conversations):
                 await self.bus.publish(f"conversation:{conversation_id}",
                                        {"type": "queue", "conversation_id": conversation_id})
         for name, message in outbox.deliveries:
@@ -190,21 +193,20 @@ class Switchboard:
         personnummer was hidden; or BadMessage. Control characters (NUL included) and broken
         characters are dropped, a message of only invisible characters is empty, and personnummer
         and samordningsnummer are masked before anything stores, shows, logs or sends them."""
-        text = printable(text or "").strip()
+        text = pii.INVISIBLE.sub("", printable(text or "")).strip()
         payload = payload if self._known_payload(payload) else None
-        if not pii.INVISIBLE.sub("", text).strip():
-            text = payload or ""
+        text = text or payload or ""
         if not text:
             raise BadMessage(422, texts.text("error_empty"))
         if len(text) > service.MAX_MESSAGE_CHARS:
             raise BadMessage(413, texts.text("error_too_long", max="4 000"))
         masked = pii.mask_personnummer(text)
-        return masked, payload, masked != pii.INVISIBLE.sub("", text)
+        return masked, payload, masked != text
 
-    def _waiting_conversations(self) -> list[str]:
-        with self.sessions() as session:
-            return list(session.scalars(select(Handoff.conversation_id).where(
-                Handoff.closed_at.is_(None), Handoff.claimed_at.is_(None))))
+    @staticmethod
+    def _waiting_conversations(session: Session) -> list[str]:
+        return list(session.scalars(select(Handoff.conversation_id).where(
+            Handoff.closed_at.is_(None), Handoff.claimed_at.is_(None))))
 
     async def first_result(self, conversation_id: str, client_id: str) -> tuple[str, str, list[dict]] | None:
         """What a send with this client id gave the first time; None if no message has this id."""

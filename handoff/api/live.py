@@ -54,18 +54,28 @@ async def _next(queue: asyncio.Queue, closed: asyncio.Task, timeout: float | Non
     return getter.result()
 
 
-async def _official_may_listen(ws: WebSocket, conversation_id: str | None = None) -> bool:
-    """The console's session is still valid (not logged out, expired or deactivated), and the official may
-    still see the conversation: checked at least every second, so a session ends everywhere at once."""
-    token = ws.cookies.get(auth.SESSION_COOKIE)
+class _SessionWatch:
+    """An official's socket asks, at most once a second, whether the console's session is still valid (not
+    logged out, expired or deactivated) and the official may still see the conversation. The answer comes
+    from the database, so a session ends on every replica at once."""
 
-    def check(session) -> bool:
-        row = auth.session_for(session, token)
-        if row is None:
+    def __init__(self, ws: WebSocket, conversation_id: str | None = None) -> None:
+        self.ws, self.conversation_id = ws, conversation_id
+        self.checked = asyncio.get_running_loop().time()
+
+    async def ended(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now - self.checked < RECHECK_SECONDS:
             return False
-        return conversation_id is None or can_view(session, row.official, conversation_id)
+        self.checked = now
+        token = self.ws.cookies.get(auth.SESSION_COOKIE)
 
-    return await ws.app.state.services.read(check)
+        def may_listen(session) -> bool:
+            row = auth.session_for(session, token)
+            return row is not None and (self.conversation_id is None
+                                        or can_view(session, row.official, self.conversation_id))
+
+        return not await self.ws.app.state.services.read(may_listen)
 
 
 async def stream_conversation(ws: WebSocket, conversation_id: str, after: int, *, official: bool = False) -> None:
@@ -91,13 +101,11 @@ async def stream_conversation(ws: WebSocket, conversation_id: str, after: int, *
                 await ws.send_json({"type": "state", "conversation_id": conversation_id, "state": state})
 
             await send_from_db()
-            checked = asyncio.get_running_loop().time()
-            while (event := await _next(queue, closed, RECHECK_SECONDS if official else None)) is not None:
-                if official and asyncio.get_running_loop().time() - checked >= RECHECK_SECONDS:
-                    if not await _official_may_listen(ws, conversation_id):
-                        await ws.close(code=CLOSE_UNAUTHORIZED)
-                        return
-                    checked = asyncio.get_running_loop().time()
+            watch = _SessionWatch(ws, conversation_id) if official else None
+            while (event := await _next(queue, closed, RECHECK_SECONDS if watch else None)) is not None:
+                if watch and await watch.ended():
+                    await ws.close(code=CLOSE_UNAUTHORIZED)
+                    return
                 if event is QUIET:
                     continue
                 if event.get("type") == "resync":  # the event bus was away: the database has what was missed
@@ -182,13 +190,11 @@ async def console_live(ws: WebSocket):
     try:
         async with ws.app.state.services.bus.subscribe("console") as queue:
             await ws.send_json({"type": "hello"})
-            checked = asyncio.get_running_loop().time()
+            watch = _SessionWatch(ws)
             while (event := await _next(queue, closed, RECHECK_SECONDS)) is not None:
-                if asyncio.get_running_loop().time() - checked >= RECHECK_SECONDS:
-                    if not await _official_may_listen(ws):  # logged out, expired or deactivated
-                        await ws.close(code=CLOSE_UNAUTHORIZED)
-                        return
-                    checked = asyncio.get_running_loop().time()
+                if await watch.ended():  # logged out, expired or deactivated
+                    await ws.close(code=CLOSE_UNAUTHORIZED)
+                    return
                 if event is QUIET:
                     continue
                 conversation_id = event.get("conversation_id")
